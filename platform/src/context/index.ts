@@ -1,0 +1,61 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
+
+/** Who is calling: a user, an API key or a service, as the verified internal token says. */
+export interface Principal {
+  /** Token subject: user id, API key id or service name. */
+  readonly subject: string;
+  readonly kind: "user" | "api_key" | "service" | "system";
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  /** The chain of edges/services that acted on the subject's behalf (RFC 8693 `act`), outermost first. */
+  readonly actorChain: readonly string[];
+}
+
+/** What every unit of work carries: set once at the edge (or by the auth interceptor), read everywhere. */
+export interface RequestContext {
+  readonly requestId: string;
+  /** The tenant the work runs for; undefined only for platform-level work (then logs say so). */
+  readonly tenantId: string | undefined;
+  readonly principal: Principal | undefined;
+  /** The raw internal token, kept only to propagate it on outgoing calls; never logged. */
+  readonly token: string | undefined;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+/** The current context, or undefined outside any request. */
+export function currentContext(): RequestContext | undefined {
+  return storage.getStore();
+}
+
+/** The current tenant id; throws when the work is not tenant-scoped (a programming error). */
+export function requireTenantId(): string {
+  const tenantId = storage.getStore()?.tenantId;
+  if (!tenantId) throw new Error("no tenant in context: this code must run inside a tenant-scoped request");
+  return tenantId;
+}
+
+/** Runs fn inside the given context (fields not given are inherited from the current one). */
+export function runWithContext<T>(ctx: Partial<RequestContext>, fn: () => T): T {
+  const parent = storage.getStore();
+  const merged: RequestContext = {
+    requestId: ctx.requestId ?? parent?.requestId ?? randomUUID(),
+    tenantId: "tenantId" in ctx ? ctx.tenantId : parent?.tenantId,
+    principal: "principal" in ctx ? ctx.principal : parent?.principal,
+    token: "token" in ctx ? ctx.token : parent?.token,
+  };
+  return storage.run(merged, fn);
+}
+
+/** Runs fn as the given tenant with a system principal (jobs, consumers, sagas). */
+export function runAsTenant<T>(tenantId: string, fn: () => T, subject = "system"): T {
+  return runWithContext(
+    {
+      tenantId,
+      principal: { subject, kind: "system", roles: [], scopes: [], actorChain: [] },
+      token: undefined,
+    },
+    fn,
+  );
+}

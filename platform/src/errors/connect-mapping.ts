@@ -1,0 +1,52 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { type Logger, rootLogger } from "../log/index.ts";
+import { DomainError, type DomainErrorKind } from "./domain-errors.ts";
+
+const codes: Record<DomainErrorKind, Code> = {
+  NotFound: Code.NotFound,
+  AlreadyExists: Code.AlreadyExists,
+  InvalidArgument: Code.InvalidArgument,
+  FailedPrecondition: Code.FailedPrecondition,
+  PermissionDenied: Code.PermissionDenied,
+  Unauthenticated: Code.Unauthenticated,
+  ResourceExhausted: Code.ResourceExhausted,
+  Unavailable: Code.Unavailable,
+};
+
+/**
+ * Maps anything thrown by a handler to a ConnectError: domain errors keep their message and field
+ * violations (as google.rpc.BadRequest details); ConnectErrors pass through; everything else
+ * becomes INTERNAL with a generic message and the original logged once, kept as `cause`.
+ */
+export function toConnectError(err: unknown, log: Logger = rootLogger()): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof DomainError) {
+    const details =
+      err.violations.length > 0
+        ? [
+            {
+              desc: BadRequestSchema,
+              value: create(BadRequestSchema, {
+                fieldViolations: err.violations.map((v) => ({ field: v.field, description: v.message })),
+              }),
+            },
+          ]
+        : [];
+    return new ConnectError(err.message, codes[err.kind], undefined, details, err);
+  }
+  log.error({ err }, "unexpected error in handler");
+  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}
+
+/** The one server interceptor that turns handler failures into gRPC statuses. */
+export function errorInterceptor(log?: Logger): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      throw toConnectError(err, log);
+    }
+  };
+}

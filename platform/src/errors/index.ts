@@ -1,0 +1,14 @@
+export { errorInterceptor, toConnectError } from "./connect-mapping.ts";
+export {
+  AlreadyExists,
+  DomainError,
+  type DomainErrorKind,
+  FailedPrecondition,
+  type FieldViolation,
+  InvalidArgument,
+  NotFound,
+  PermissionDenied,
+  ResourceExhausted,
+  Unauthenticated,
+  Unavailable,
+} from "./domain-errors.ts";

@@ -1,0 +1,2 @@
+export { freshDatabase, type TestDatabase } from "./database.ts";
+export { type CapturedLogs, captureLogs } from "./logs.ts";

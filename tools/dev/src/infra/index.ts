@@ -1,0 +1,5 @@
+export { type NatsOptions, natsServerBinary, type RunningNats, startNats } from "./nats.ts";
+export { freePort, waitForPort } from "./ports.ts";
+export { type PostgresOptions, type RunningPostgres, startEmbeddedPostgres } from "./postgres.ts";
+export { type InfraOptions, type InfraProvider, infraProviderFromEnv, type RunningInfra, startInfra } from "./stack.ts";
+export { containerRuntimeUnavailableReason, startWithTestcontainers } from "./testcontainers.ts";
