@@ -1,5 +1,6 @@
 /**
- * Regenerates proto/gen from the contracts: prints buf/validate/validate.proto into the
+ * Regenerates proto/gen from the contracts: prints buf/validate/validate.proto and copies the
+ * standard grpc/health/v1/health.proto (shipped by the npm package grpc-health-check) into the
  * git-ignored .buf-deps module (no BSR reachable), then runs `buf generate`.
  * Skips both when nothing changed since the last run. `--release` also rewrites the committed
  * snapshot that `buf breaking` compares against.
@@ -7,7 +8,8 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { printProto } from "./print-proto.ts";
 
@@ -26,12 +28,25 @@ const depDir = join(root, ".buf-deps/buf/validate");
 mkdirSync(depDir, { recursive: true });
 const validateProto = printProto(file_buf_validate_validate.proto);
 const depFile = join(depDir, "validate.proto");
-if (!existsSync(depFile) || readFileSync(depFile, "utf8") !== validateProto) writeFileSync(depFile, validateProto);
+writeIfChanged(depFile, validateProto);
+
+const healthSource = join(
+  dirname(createRequire(import.meta.url).resolve("grpc-health-check/package.json")),
+  "proto/health/v1/health.proto",
+);
+const healthFile = join(root, ".buf-deps/grpc/health/v1/health.proto");
+mkdirSync(dirname(healthFile), { recursive: true });
+writeIfChanged(healthFile, readFileSync(healthSource, "utf8"));
+
+function writeIfChanged(file: string, content: string): void {
+  if (!existsSync(file) || readFileSync(file, "utf8") !== content) writeFileSync(file, content);
+}
 
 const inputs = [
   join(root, "buf.gen.yaml"),
   join(root, "buf.yaml"),
   depFile,
+  healthFile,
   ...listProtos(join(root, "tessera")).sort(),
   ...listProtos(join(root, "third_party")).sort(),
 ];

@@ -59,3 +59,5 @@ export function runAsTenant<T>(tenantId: string, fn: () => T, subject = "system"
     fn,
   );
 }
+
+export { nextWithContext } from "./connect.ts";

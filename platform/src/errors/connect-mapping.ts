@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { type Logger, rootLogger } from "../log/index.ts";
 import { DomainError, type DomainErrorKind } from "./domain-errors.ts";
@@ -40,13 +40,27 @@ export function toConnectError(err: unknown, log: Logger = rootLogger()): Connec
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 
-/** The one server interceptor that turns handler failures into gRPC statuses. */
+/**
+ * The one server interceptor that turns handler failures into gRPC statuses, including errors a
+ * server-streaming handler throws mid-stream (after `next` returned).
+ */
 export function errorInterceptor(log?: Logger): Interceptor {
   return (next) => async (req) => {
+    let res: UnaryResponse | StreamResponse;
     try {
-      return await next(req);
+      res = await next(req);
     } catch (err) {
       throw toConnectError(err, log);
     }
+    if (!res.stream) return res;
+    return { ...res, message: mapStreamErrors(res.message, (err) => toConnectError(err, log)) };
   };
+}
+
+async function* mapStreamErrors<T>(source: AsyncIterable<T>, map: (err: unknown) => Error): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (err) {
+    throw map(err);
+  }
 }

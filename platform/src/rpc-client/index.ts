@@ -1,0 +1,9 @@
+export { closeServiceClient, createServiceClient, type ServiceClientOptions } from "./client.ts";
+export { propagationInterceptor } from "./propagation.ts";
+export {
+  backoffMs,
+  DEFAULT_RETRY_POLICY,
+  isRetryableError,
+  isRetryableMethod,
+  type RetryPolicy,
+} from "./retry.ts";
