@@ -1,0 +1,34 @@
+export {
+  type ActorClaim,
+  ClaimsError,
+  flattenActorChain,
+  type InternalTokenClaims,
+  principalFromClaims,
+  TOKEN_PRINCIPAL_KINDS,
+  type TokenPrincipalKind,
+} from "./claims.ts";
+export {
+  ALWAYS_PUBLIC_SERVICES,
+  type AuthInterceptorOptions,
+  authInterceptor,
+  verifiedTokenKey,
+} from "./interceptor.ts";
+export {
+  definePermissions,
+  hasScope,
+  type PermissionOf,
+  type Permissions,
+  type RoleTable,
+  requireScope,
+} from "./permissions.ts";
+export {
+  ACCEPTED_ALGORITHMS,
+  type ClaimCheckOptions,
+  createLocalVerifier,
+  createTokenVerifier,
+  type LocalVerifierOptions,
+  MAX_TOKEN_LENGTH,
+  type TokenVerifier,
+  type TokenVerifierOptions,
+  type VerifiedToken,
+} from "./verifier.ts";
