@@ -1,0 +1,41 @@
+/**
+ * The db kit: MikroORM on PostgreSQL with tenant isolation by row-level security.
+ *
+ * - provisionDatabase: database, owner role (migrations) and app role (run time, RLS-bound).
+ * - tenantOwnedProperties / tenantScoped: the shared base of tenant entities and the `tenant` filter.
+ * - enableTenantRls / disableTenantRls: migration SQL for the standard policy; runMigrations.
+ * - createDb, withTenantTransaction, withPlatformTransaction: the request scope.
+ */
+export { Migration } from "@mikro-orm/migrations";
+export { canonicalTenantId } from "./identifiers.ts";
+export {
+  createDb,
+  type Db,
+  type DbOptions,
+  type Entities,
+  type MigrationList,
+  type Orm,
+  runMigrations,
+} from "./orm.ts";
+export { type ProvisionedDatabase, type ProvisionOptions, provisionDatabase } from "./provision.ts";
+export {
+  disableTenantRls,
+  enableTenantRls,
+  TENANT_POLICY,
+  TENANT_SETTING,
+  type TenantRlsOptions,
+  tenantPolicyExpression,
+} from "./rls.ts";
+export {
+  TENANT_FILTER,
+  type TenantFilterParams,
+  tenantOf,
+  tenantOwnedProperties,
+  tenantScoped,
+} from "./tenant-entity.ts";
+export {
+  type TenantTransactionOptions,
+  type TxEntityManager,
+  withPlatformTransaction,
+  withTenantTransaction,
+} from "./transactions.ts";
