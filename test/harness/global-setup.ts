@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startInfra } from "@tessera/dev/infra";
@@ -17,13 +17,16 @@ declare module "vitest" {
 
 /** Starts one PostgreSQL and one NATS for the whole run, on free loopback ports, and stops them after. */
 export default async function setup(project: TestProject) {
-  const runDir = mkdtempSync(join(tmpdir(), "tessera-test-"));
+  // `./tessera test` names the run dir so it can scan the logs left there; it deletes it afterwards.
+  const givenRunDir = process.env.TESSERA_TEST_RUN_DIR;
+  const runDir = givenRunDir || mkdtempSync(join(tmpdir(), "tessera-test-"));
+  mkdirSync(runDir, { recursive: true });
   const infra = await startInfra({ dataDir: runDir, persistent: false, fast: true });
   project.provide("pgAdminUrl", infra.pgAdminUrl);
   project.provide("natsUrl", infra.natsUrl);
   project.provide("runDir", runDir);
   return async () => {
     await infra.stop();
-    rmSync(runDir, { recursive: true, force: true });
+    if (!givenRunDir) rmSync(runDir, { recursive: true, force: true });
   };
 }

