@@ -32,6 +32,8 @@ export type TraceCarrier = { readonly [key: string]: unknown };
 
 /** The envelope's limit on tracestate (tessera.common.v1.TraceContext); W3C lets us drop it. */
 export const MAX_TRACESTATE_LENGTH = 512;
+/** Length of a version-00 traceparent; anything else cannot be carried by the envelope. */
+const TRACEPARENT_LENGTH = 55;
 
 // These helpers use the W3C propagators directly rather than the global one, so an event keeps
 // its trace even in a process whose global propagator was configured differently (or not at all).
@@ -56,9 +58,11 @@ export function injectTraceContext(ctx: Context = context.active()): TraceHeader
       carrier[key] = value;
     },
   });
+  const traceparent = fields.traceparent ?? "";
+  if (traceparent.length > TRACEPARENT_LENGTH) return { traceparent: "", tracestate: "" };
   const tracestate = fields.tracestate ?? "";
   return {
-    traceparent: fields.traceparent ?? "",
+    traceparent,
     tracestate: tracestate.length > MAX_TRACESTATE_LENGTH ? "" : tracestate,
   };
 }
