@@ -1,3 +1,5 @@
 export { freshDatabase, type TestDatabase } from "./database.ts";
 export { type CapturedLogs, captureLogs } from "./logs.ts";
 export { registerSecret } from "./secrets.ts";
+export { migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "./service-database.ts";
+export { type RunningMain, type RunningService, runMain, startMain, stopMain } from "./service-process.ts";

@@ -26,6 +26,7 @@ export {
   type TenantRlsOptions,
   tenantPolicyExpression,
 } from "./rls.ts";
+export { conventionalRoles, type DatabaseRoles, migrationRoles, setMigrationRoles } from "./roles.ts";
 export {
   TENANT_FILTER,
   type TenantFilterParams,

@@ -1,5 +1,5 @@
+import { ConfigError, env, parseConfig, z } from "@tessera/platform/config";
 import { describe, expect, it } from "vitest";
-import { ConfigError, env, parseConfig, z } from "./index.ts";
 
 const schema = z.object({
   PORT: env.port(8080),

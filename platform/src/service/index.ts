@@ -1,0 +1,4 @@
+export { type DatabaseEnv, databaseEnv, natsEnv, type ServiceEnv, serviceEnv, tlsFilesPaired } from "./env.ts";
+export { runMigrationsMain } from "./migrate.ts";
+export { runService, type ServiceRuntime, type ServiceSpec } from "./run.ts";
+export { createServiceServer, type ServiceServerOptions } from "./server.ts";
