@@ -39,6 +39,15 @@ export interface ClaimCheckOptions {
   audience: string;
   /** Allowed clock skew for `exp`, `nbf` and `iat`, in seconds (default 5). */
   clockToleranceSec?: number;
+  /**
+   * How long a verified token is remembered, so a caller re-sending the same token skips the
+   * signature check (the dominant per-call cost). Never past the token's own `exp`. Trade-off: a
+   * key removed from the JWKS keeps its already-verified tokens valid for up to this long.
+   * Default 30 000 ms; 0 disables the cache.
+   */
+  verifiedCacheTtlMs?: number;
+  /** Most tokens remembered (least recently used go first). Default 10 000. */
+  verifiedCacheMaxEntries?: number;
 }
 
 /** Options of {@link createTokenVerifier}. */
@@ -126,12 +135,38 @@ function checkAgainst(payload: JWTPayload, options: ClaimCheckOptions, tolerance
   }
 }
 
+/** A bounded LRU of verified tokens, each valid until the earlier of its `exp` and the TTL. */
+function verifiedCache(ttlMs: number, maxEntries: number) {
+  const entries = new Map<string, { verified: VerifiedToken; until: number }>();
+  return {
+    get(token: string): VerifiedToken | undefined {
+      const hit = entries.get(token);
+      if (!hit) return undefined;
+      entries.delete(token);
+      if (hit.until <= Date.now()) return undefined;
+      entries.set(token, hit);
+      return hit.verified;
+    },
+    set(token: string, verified: VerifiedToken): void {
+      if (ttlMs === 0) return;
+      entries.set(token, { verified, until: Math.min(Date.now() + ttlMs, verified.expiresAt.getTime()) });
+      if (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
+    },
+  };
+}
+
 function buildVerifier(getKey: JWTVerifyGetKey, options: ClaimCheckOptions): TokenVerifier {
   const clockTolerance = options.clockToleranceSec ?? 5;
+  const cache = verifiedCache(
+    checkDuration("verifiedCacheTtlMs", options.verifiedCacheTtlMs, 30_000),
+    Math.max(1, checkDuration("verifiedCacheMaxEntries", options.verifiedCacheMaxEntries, 10_000)),
+  );
   return {
     async verify(token: string): Promise<VerifiedToken> {
       if (typeof token !== "string" || token.length === 0) throw new Unauthenticated("missing token");
       if (token.length > MAX_TOKEN_LENGTH) throw new Unauthenticated("token too large");
+      const cached = cache.get(token);
+      if (cached) return cached;
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, getKey, {
@@ -143,7 +178,9 @@ function buildVerifier(getKey: JWTVerifyGetKey, options: ClaimCheckOptions): Tok
         }));
         checkAgainst(payload, options, clockTolerance);
         const { principal, tenantId } = principalFromClaims(payload);
-        return { principal, tenantId, expiresAt: new Date((payload.exp ?? 0) * 1000) };
+        const verified = { principal, tenantId, expiresAt: new Date((payload.exp ?? 0) * 1000) };
+        cache.set(token, verified);
+        return verified;
       } catch (err) {
         if (err instanceof Unauthenticated) throw err;
         throw toAuthError(err);

@@ -161,6 +161,7 @@ describe("key rotation and JWKS fetching", () => {
         issuer: issuer.issuer,
         audience: AUDIENCE,
         jwksCacheMaxAgeMs: 100,
+        verifiedCacheTtlMs: 0,
       });
       const oldKid = issuer.currentKid;
       const oldToken = await issuer.mint({ aud: AUDIENCE });
@@ -239,7 +240,13 @@ describe("key rotation and JWKS fetching", () => {
   it("keeps verifying with recently fetched keys while identity is down (stale-if-error)", async () => {
     const issuer = await startTestIssuer();
     const token = await issuer.mint({ aud: AUDIENCE, tid: "t" });
-    const options = { jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: AUDIENCE, jwksCacheMaxAgeMs: 50 };
+    const options = {
+      jwksUrl: issuer.jwksUrl,
+      issuer: issuer.issuer,
+      audience: AUDIENCE,
+      jwksCacheMaxAgeMs: 50,
+      verifiedCacheTtlMs: 0, // exercise the key set, not the verified-token cache
+    };
     const tolerant = createTokenVerifier(options);
     const strict = createTokenVerifier({ ...options, jwksStaleIfErrorMs: 0 });
     await tolerant.verify(token);
@@ -263,6 +270,61 @@ describe("createLocalVerifier", () => {
       await expectRejected(local, unsignedToken(issuer, AUDIENCE), /algorithm not allowed|malformed/);
       await expectRejected(local, await issuer.mint({ aud: AUDIENCE }, { kid: "nope" }), "unknown key");
       expect(issuer.jwksRequests).toBe(0);
+    } finally {
+      await issuer.stop();
+    }
+  });
+});
+
+describe("verified-token cache", () => {
+  it("checks a re-sent token's signature once, keeps tokens apart, and can be turned off", async () => {
+    const issuer = await startTestIssuer();
+    try {
+      let keyLookups = 0;
+      const keys = issuer.jwks();
+      const { createLocalJWKSet } = await import("jose");
+      const set = createLocalJWKSet(keys);
+      const counting: Parameters<typeof createLocalVerifier>[0]["keys"] = (header, token) => {
+        keyLookups++;
+        return set(header, token);
+      };
+      const cached = createLocalVerifier({ keys: counting, issuer: issuer.issuer, audience: AUDIENCE });
+      const a = await issuer.mint({ aud: AUDIENCE, tid: "a", sub: "user-a" });
+      const b = await issuer.mint({ aud: AUDIENCE, tid: "b", sub: "user-b" });
+      for (let i = 0; i < 5; i++) await expect(cached.verify(a)).resolves.toMatchObject({ tenantId: "a" });
+      await expect(cached.verify(b)).resolves.toMatchObject({ tenantId: "b" });
+      expect(keyLookups).toBe(2);
+      // a token that fails is never cached, and a tampered copy of a cached one is not served from it
+      const tampered = `${a.slice(0, -4)}AAAA`;
+      await expectRejected(cached, tampered, /signature|malformed/);
+
+      keyLookups = 0;
+      const uncached = createLocalVerifier({
+        keys: counting,
+        issuer: issuer.issuer,
+        audience: AUDIENCE,
+        verifiedCacheTtlMs: 0,
+      });
+      for (let i = 0; i < 3; i++) await uncached.verify(a);
+      expect(keyLookups).toBe(3);
+    } finally {
+      await issuer.stop();
+    }
+  });
+
+  it("never serves a token past its exp", async () => {
+    const issuer = await startTestIssuer();
+    try {
+      const verifier = createLocalVerifier({
+        keys: issuer.jwks(),
+        issuer: issuer.issuer,
+        audience: AUDIENCE,
+        clockToleranceSec: 0,
+      });
+      const shortLived = await issuer.mint({ aud: AUDIENCE }, { expiresIn: 1 });
+      await verifier.verify(shortLived);
+      await sleep(1_100);
+      await expectRejected(verifier, shortLived, "expired");
     } finally {
       await issuer.stop();
     }
