@@ -17,6 +17,7 @@ import {
   writeRuntime,
 } from "./runtime.ts";
 import { readUpSettings, type UpSettings } from "./settings.ts";
+import { wirePlatform } from "./wiring.ts";
 
 /** Options of `tessera up`. */
 export interface UpOptions {
@@ -141,7 +142,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     unlessStopped();
     await Promise.all([checkPostgres(infra.pgAdminUrl), checkNats(infra.natsUrl)]);
     const components = infraRows(infra, settings);
-    const shared = { databaseUrl: infra.pgAdminUrl, natsUrl: infra.natsUrl };
+    const wiring = await wirePlatform(deployables, infra, settings.home, settings.logLevel);
     const info = {
       pid: process.pid,
       startedAt: new Date().toISOString(),
@@ -152,13 +153,13 @@ export async function runUp(options: UpOptions): Promise<number> {
     };
     const label = labeller(deployables);
     const cancelled = stop.requested.then((s) => `stopped by ${s} while starting`);
-    await migrateAll(deployables, shared, settings, label);
+    await migrateAll(deployables, wiring, settings, label);
     for (const kind of ["service", "gateway"] as const) {
       const group = deployables.filter((d) => d.kind === kind);
       unlessStopped();
       if (group.length === 0) continue;
       console.log(`starting ${group.map((d) => d.name).join(", ")}…`);
-      running.push(...(await startGroup(group, shared, settings, label, cancelled)));
+      running.push(...(await startGroup(group, wiring, settings, label, cancelled)));
     }
     unlessStopped();
     components.push(...running.map((r) => r.status));

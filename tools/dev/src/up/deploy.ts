@@ -4,6 +4,7 @@ import { portInUse } from "./port-free.ts";
 import type { ComponentStatus } from "./runtime.ts";
 import type { UpSettings } from "./settings.ts";
 import { type ChildExit, runToCompletion, type Supervised, startSupervised } from "./supervisor.ts";
+import type { Phase, PlatformWiring } from "./wiring.ts";
 
 /** A deployable `up` started, with the row it shows in the table. */
 export interface RunningDeployable {
@@ -12,23 +13,9 @@ export interface RunningDeployable {
   status: ComponentStatus;
 }
 
-/** What every deployable's process is told about the infrastructure. */
-export interface SharedEnv {
-  databaseUrl: string;
-  natsUrl: string;
-}
-
-/** The child environment: the caller's, then the platform's, then the package's own `env` block. */
-function childEnv(d: Deployable, shared: SharedEnv, settings: UpSettings): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    DATABASE_URL: shared.databaseUrl,
-    NATS_URL: shared.natsUrl,
-    PORT: String(d.port),
-    SERVICE_NAME: d.name,
-    LOG_LEVEL: settings.logLevel,
-    ...d.env,
-  };
+/** The child environment: the caller's, then the platform's wiring, then the package's own `env` block. */
+function childEnv(d: Deployable, wiring: PlatformWiring, phase: Phase): NodeJS.ProcessEnv {
+  return { ...process.env, ...wiring.envFor(d, phase), ...d.env };
 }
 
 const describeExit = (e: ChildExit) => (e.signal ? `exited (${e.signal})` : `exited with code ${e.code}`);
@@ -39,25 +26,31 @@ export function labeller(deployables: readonly Deployable[]): (text: string) => 
   return (text) => text.padEnd(width);
 }
 
-/** Runs every migrate script in order, each to completion within the deadline; throws on the first failure. */
+/**
+ * Runs every migrate script, then every seed script, in order, each to completion within the
+ * deadline; throws on the first failure.
+ */
 export async function migrateAll(
   deployables: readonly Deployable[],
-  shared: SharedEnv,
+  wiring: PlatformWiring,
   settings: UpSettings,
   label: (text: string) => string,
 ): Promise<void> {
-  for (const d of deployables) {
-    if (!d.migrate) continue;
-    console.log(`migrating ${d.name}…`);
-    await runToCompletion({
-      label: label(`${d.name}:migrate`),
-      command: process.execPath,
-      args: [d.migrate],
-      cwd: d.dir,
-      env: childEnv(d, shared, settings),
-      timeoutMs: settings.migrateTimeoutMs,
-      graceMs: settings.stopGraceMs,
-    });
+  for (const phase of ["migrate", "seed"] as const) {
+    for (const d of deployables) {
+      const script = d[phase];
+      if (!script) continue;
+      console.log(`${phase === "migrate" ? "migrating" : "seeding"} ${d.name}…`);
+      await runToCompletion({
+        label: label(`${d.name}:${phase}`),
+        command: process.execPath,
+        args: [script],
+        cwd: d.dir,
+        env: childEnv(d, wiring, phase),
+        timeoutMs: settings.migrateTimeoutMs,
+        graceMs: settings.stopGraceMs,
+      });
+    }
   }
 }
 
@@ -68,7 +61,7 @@ export async function migrateAll(
  */
 export async function startGroup(
   group: readonly Deployable[],
-  shared: SharedEnv,
+  wiring: PlatformWiring,
   settings: UpSettings,
   label: (text: string) => string,
   cancelled: Promise<string>,
@@ -83,7 +76,7 @@ export async function startGroup(
       command: process.execPath,
       args: [d.main],
       cwd: d.dir,
-      env: childEnv(d, shared, settings),
+      env: childEnv(d, wiring, "main"),
     });
     return {
       deployable: d,

@@ -15,6 +15,10 @@ export interface Deployable {
   migrate: string | undefined;
   /** Extra environment for the child. */
   env: Record<string, string>;
+  /** The service's own database (`tessera_<name>`), provisioned with an owner and an app role. */
+  database: string | undefined;
+  /** Absolute path of a seed script, run to completion after migrate and before main. */
+  seed: string | undefined;
 }
 
 /** Thrown when package.json files declare deployables wrongly; lists every problem. */
@@ -44,7 +48,7 @@ function readBlock(dir: string, root: string, problems: string[]): Deployable | 
     return undefined;
   }
   const before = problems.length;
-  const { kind, main, port, migrate, env } = block;
+  const { kind, main, port, migrate, env, database, seed } = block;
   if (kind !== "service" && kind !== "gateway") problems.push(`${where}: tessera.kind must be "service" or "gateway"`);
   const file_ = (key: string, value: unknown): string | undefined => {
     if (typeof value !== "string" || value === "") {
@@ -57,6 +61,9 @@ function readBlock(dir: string, root: string, problems: string[]): Deployable | 
   };
   const mainPath = file_("main", main);
   const migratePath = migrate === undefined ? undefined : file_("migrate", migrate);
+  const seedPath = seed === undefined ? undefined : file_("seed", seed);
+  if (database !== undefined && (typeof database !== "string" || !/^[a-z_][a-z0-9_]{0,50}$/.test(database)))
+    problems.push(`${where}: tessera.database must be a lower-case identifier of at most 51 characters`);
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535)
     problems.push(`${where}: tessera.port must be an integer from 1 to 65535`);
   const childEnv: Record<string, string> = {};
@@ -77,6 +84,8 @@ function readBlock(dir: string, root: string, problems: string[]): Deployable | 
     port: port as number,
     migrate: migratePath,
     env: childEnv,
+    database: database as string | undefined,
+    seed: seedPath,
   };
 }
 

@@ -1,0 +1,50 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Local development secrets, generated once and kept in `<home>/secrets.json` (mode 0600, inside
+ * the git-ignored data folder) so database passwords and keys stay stable across restarts.
+ * Nothing here is used outside `./tessera up`; production secrets come from the charts' secret refs.
+ */
+export interface DevSecrets {
+  /** Login passwords of each service database's owner and app roles. */
+  databases: Record<string, { owner: string; app: string }>;
+  /** Each deployable's service-credential secret (client id = deployable name), plus `tessera-up`'s own. */
+  clients: Record<string, string>;
+  /** identity's key-encryption key (base64 of 32 bytes). */
+  keyEncryptionKey: string;
+  /** The local platform operator (identity seeds it). */
+  platformAdmin: { email: string; password: string };
+  /** The demo tenant's owner. */
+  demoOwner: { email: string; password: string };
+}
+
+const secret = () => randomBytes(24).toString("base64url");
+
+/** The secrets file's path. */
+export const secretsFile = (home: string) => join(home, "secrets.json");
+
+/** Reads the secrets, generating (and saving) whatever is missing for these databases and clients. */
+export function loadDevSecrets(home: string, databases: readonly string[], clients: readonly string[]): DevSecrets {
+  const file = secretsFile(home);
+  const stored: Partial<DevSecrets> = existsSync(file)
+    ? (JSON.parse(readFileSync(file, "utf8")) as Partial<DevSecrets>)
+    : {};
+  const secrets: DevSecrets = {
+    databases: { ...stored.databases },
+    clients: { ...stored.clients },
+    keyEncryptionKey: stored.keyEncryptionKey ?? randomBytes(32).toString("base64"),
+    platformAdmin: stored.platformAdmin ?? { email: "admin@tessera.localhost", password: secret() },
+    demoOwner: stored.demoOwner ?? { email: "owner@demo.tessera.localhost", password: secret() },
+  };
+  for (const db of databases) secrets.databases[db] ??= { owner: secret(), app: secret() };
+  for (const client of clients) secrets.clients[client] ??= secret();
+  const text = `${JSON.stringify(secrets, null, 2)}\n`;
+  if (!existsSync(file) || readFileSync(file, "utf8") !== text) {
+    mkdirSync(home, { recursive: true });
+    writeFileSync(file, text, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return secrets;
+}

@@ -1,0 +1,117 @@
+import { conventionalRoles, provisionDatabase } from "@tessera/platform/db";
+import type { Deployable } from "./deployables.ts";
+import { type DevSecrets, loadDevSecrets } from "./secrets.ts";
+
+/** The client id `up` itself uses to act as a platform operator and edge (seeding the demo tenant). */
+export const UP_CLIENT_ID = "tessera-up";
+
+/** Which process of a deployable an environment is for. */
+export type Phase = "migrate" | "seed" | "main";
+
+/** How `up` connects the deployables: databases, identity, credentials. */
+export interface PlatformWiring {
+  secrets: DevSecrets;
+  /** The platform's environment for one process of a deployable (before the package's own `env`). */
+  envFor(d: Deployable, phase: Phase): Record<string, string>;
+  /** gRPC base URL of a deployable by name, when it exists. */
+  urlOf(name: string): string | undefined;
+}
+
+/** Metrics are served on the service port + 1000, so every process gets its own /metrics. */
+export const metricsPortOf = (d: Deployable) => d.port + 1000;
+
+/**
+ * Provisions each service database (owner and app roles, passwords from the dev secrets) on the
+ * local PostgreSQL and computes every process's environment, the way the charts do in a cluster:
+ * services run as their app role, migrations as the owner, identity signs with a generated
+ * key-encryption key and seeds one service credential per deployable.
+ */
+export async function wirePlatform(
+  deployables: readonly Deployable[],
+  infra: { pgAdminUrl: string; natsUrl: string },
+  home: string,
+  logLevel: string,
+): Promise<PlatformWiring> {
+  const withDb = deployables.filter((d) => d.database !== undefined);
+  const secrets = loadDevSecrets(
+    home,
+    withDb.map((d) => d.database as string),
+    [...deployables.map((d) => d.name), UP_CLIENT_ID],
+  );
+  const dbUrls = new Map<string, { ownerUrl: string; appUrl: string; appRole: string }>();
+  for (const d of withDb) {
+    const database = d.database as string;
+    const roles = conventionalRoles(database);
+    const urls = await provisionDatabase({
+      adminUrl: infra.pgAdminUrl,
+      database,
+      ownerRole: roles.owner,
+      appRole: roles.app,
+      passwords: secrets.databases[database] as { owner: string; app: string },
+    });
+    dbUrls.set(d.name, { ...urls, appRole: roles.app });
+  }
+
+  const identity = deployables.find((d) => d.name === "identity");
+  const identityHttp = identity?.env.HTTP_PORT ?? "50072";
+  const issuer = `http://127.0.0.1:${identityHttp}`;
+  const serviceNames = deployables.filter((d) => d.kind === "service").map((d) => d.name);
+  const clients = [
+    ...deployables.map((d) => ({
+      id: d.name,
+      secret: secrets.clients[d.name] as string,
+      audiences: serviceNames,
+      roles: d.kind === "gateway" ? ["edge"] : ["service"],
+    })),
+    {
+      id: UP_CLIENT_ID,
+      secret: secrets.clients[UP_CLIENT_ID] as string,
+      audiences: serviceNames,
+      roles: ["platform-admin", "edge"],
+    },
+  ];
+  const urls = Object.fromEntries(
+    deployables.map((d) => [`${d.name.toUpperCase().replaceAll("-", "_")}_URL`, `http://127.0.0.1:${d.port}`]),
+  );
+
+  return {
+    secrets,
+    urlOf: (name) => {
+      const d = deployables.find((x) => x.name === name);
+      return d ? `http://127.0.0.1:${d.port}` : undefined;
+    },
+    envFor(d, phase) {
+      const env: Record<string, string> = {
+        NATS_URL: infra.natsUrl,
+        PORT: String(d.port),
+        METRICS_PORT: String(metricsPortOf(d)),
+        SERVICE_NAME: d.name,
+        LOG_LEVEL: logLevel,
+        AUTH_ISSUER: issuer,
+        AUTH_JWKS_URL: `${issuer}/.well-known/jwks.json`,
+        SERVICE_CLIENT_ID: d.name,
+        SERVICE_CLIENT_SECRET: secrets.clients[d.name] as string,
+        ...urls,
+      };
+      const db = dbUrls.get(d.name);
+      if (db) {
+        Object.assign(env, { DATABASE_URL: db.appUrl, OUTBOX_RELAY_DATABASE_URL: db.ownerUrl });
+        if (phase === "migrate")
+          Object.assign(env, { MIGRATION_DATABASE_URL: db.ownerUrl, DATABASE_APP_ROLE: db.appRole });
+      } else {
+        env.DATABASE_URL = infra.pgAdminUrl;
+      }
+      if (d.name === "identity") {
+        env.IDENTITY_KEY_ENCRYPTION_KEY = secrets.keyEncryptionKey;
+        if (phase === "seed") {
+          Object.assign(env, {
+            IDENTITY_SEED_SERVICE_CLIENTS: JSON.stringify(clients),
+            IDENTITY_SEED_PLATFORM_ADMIN_EMAIL: secrets.platformAdmin.email,
+            IDENTITY_SEED_PLATFORM_ADMIN_PASSWORD: secrets.platformAdmin.password,
+          });
+        }
+      }
+      return env;
+    },
+  };
+}
