@@ -1,0 +1,37 @@
+/**
+ * The provisioning seam for bridge and silo tenants. Implementations (a `local` database driver, a
+ * `helm` compute driver) come later; the saga calls them from its steps.
+ *
+ * Every method must be idempotent: the saga calls it again after a crash or a failed attempt, even
+ * when the first call already took effect, and the second call must then find and return what the
+ * first one made instead of making it twice. Honour `signal`: it aborts when the step's deadline
+ * passes or the service shuts down.
+ */
+export interface TenantSpec {
+  readonly tenantId: string;
+  readonly slug: string;
+  readonly region: string;
+}
+
+/** Creates and migrates a tenant's dedicated database (bridge and silo tiers). */
+export interface DatabaseDriver {
+  /** Short name for logs and errors, e.g. "local". */
+  readonly name: string;
+  /** Creates the tenant's database (or finds the one an earlier attempt created); returns its reference. */
+  createDatabase(tenant: TenantSpec, signal: AbortSignal): Promise<{ database: string }>;
+  /** Brings the database's schema up to date (every service's migrations). */
+  migrateDatabase(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<void>;
+}
+
+/** Installs a tenant's dedicated compute (silo tier): a namespace with a release of the tenant chart. */
+export interface ComputeDriver {
+  readonly name: string;
+  /** Installs (or upgrades to the same state) the tenant's release; returns its namespace. */
+  install(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<{ namespace: string }>;
+}
+
+/** The drivers a deployment has configured; a tier whose driver is missing cannot be provisioned. */
+export interface Drivers {
+  readonly database?: DatabaseDriver | undefined;
+  readonly compute?: ComputeDriver | undefined;
+}

@@ -1,0 +1,256 @@
+import { randomUUID } from "node:crypto";
+import { fromBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { type CallOptions, type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createTokenVerifier } from "@tessera/platform/auth";
+import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing";
+import { createDb, type Db } from "@tessera/platform/db";
+import { connectNats, ensureStreams, type OutboxRelay, startOutboxRelay } from "@tessera/platform/events";
+import { createLogger } from "@tessera/platform/log";
+import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { EventEnvelopeSchema } from "@tessera/proto/tessera/common/v1/event_pb";
+import {
+  type CreateTenantRequest,
+  type Tenant,
+  type TenantEvent,
+  TenantEventSchema,
+  TenantService,
+  Tier,
+} from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
+import { captureLogs, migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "@tessera/test/harness";
+import pg from "pg";
+import { inject } from "vitest";
+import { migrations } from "../migrations/index.ts";
+import { configSchema } from "../src/config.ts";
+import { entities } from "../src/domain/entities.ts";
+import type { Drivers } from "../src/domain/saga/drivers.ts";
+import { build, SERVICE, type Tenancy } from "../src/server.ts";
+
+/** A migrated tenancy database and a token issuer, shared by in-process and process tests. */
+export interface TenancyEnv {
+  db: ServiceDatabase;
+  issuer: TestIssuer;
+  /** Runs SQL as the superuser (bypasses RLS), for assertions and for staging a crashed process's leftovers. */
+  admin<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
+  close(): Promise<void>;
+}
+
+/** A fresh tenancy database (migrated in this process unless `migrate` is false) and a test issuer. */
+export async function tenancyEnv(prefix = "tenancy", { migrate = true } = {}): Promise<TenancyEnv> {
+  const db = await serviceDatabase(prefix);
+  if (migrate) await migrateServiceDatabase(db, entities, migrations);
+  const issuer = await startTestIssuer();
+  return {
+    db,
+    issuer,
+    async admin(sql, params = []) {
+      const client = new pg.Client({ connectionString: db.adminUrl, statement_timeout: 10_000 });
+      await client.connect();
+      try {
+        return (await client.query(sql, params)).rows;
+      } finally {
+        await client.end();
+      }
+    },
+    async close() {
+      await issuer.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** The environment tenancy needs, for configSchema or a child process. */
+export function serviceVars(env: TenancyEnv, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: "0",
+    METRICS_PORT: "0",
+    AUTH_JWKS_URL: env.issuer.jwksUrl,
+    AUTH_ISSUER: env.issuer.issuer,
+    DATABASE_URL: env.db.appUrl,
+    OUTBOX_RELAY_DATABASE_URL: env.db.ownerUrl,
+    NATS_URL: inject("natsUrl"),
+    ...extra,
+  };
+}
+
+/** tenancy running in this process (build + listen), with the outbox relay, against real PostgreSQL and NATS. */
+export interface InProcess {
+  tenancy: Tenancy;
+  url: string;
+  nats: NatsConnection;
+  client: Client<typeof TenantService>;
+  stop(): Promise<void>;
+}
+
+/** Starts tenancy in-process. */
+export async function startInProcess(
+  env: TenancyEnv,
+  options: { drivers?: Drivers; vars?: Record<string, string>; logName?: string } = {},
+): Promise<InProcess> {
+  const config = configSchema.parse(serviceVars(env, options.vars));
+  const logger = createLogger({
+    service: SERVICE,
+    level: "info",
+    destination: captureLogs(options.logName ?? "tenancy").stream,
+  });
+  const db: Db = await createDb({ url: env.db.appUrl, entities, logger, poolMax: 4 });
+  const nats = await connectNats(inject("natsUrl"), "tenancy-test");
+  await ensureStreams(await jetstreamManager(nats, { timeout: 5_000 }));
+  const relay: OutboxRelay = startOutboxRelay({ pg: env.db.ownerUrl, nats, logger, pollIntervalMs: 50 });
+  const tenancy = build({
+    orm: db.orm,
+    verifier: createTokenVerifier({ jwksUrl: env.issuer.jwksUrl, issuer: env.issuer.issuer, audience: SERVICE }),
+    logger,
+    config,
+    ...(options.drivers && { drivers: options.drivers }),
+    shutdownHooks: [() => relay.stop(), () => db.close()],
+  });
+  const { url } = await tenancy.server.listen();
+  tenancy.runner.start();
+  return {
+    tenancy,
+    url,
+    nats,
+    client: createClient(TenantService, createGrpcTransport({ baseUrl: url })),
+    async stop() {
+      await tenancy.server.shutdown("test over");
+      await nats.drain();
+    },
+  };
+}
+
+/** Tokens for the callers tenancy knows. */
+export function tokens(issuer: TestIssuer) {
+  return {
+    platformAdmin: () => issuer.mint({ aud: SERVICE, sub: "operator-1", kind: "user", roles: ["platform-admin"] }),
+    tenantUser: (tid: string, roles: string[] = ["admin"], sub = `user-${randomUUID()}`) =>
+      issuer.mint({ aud: SERVICE, sub, kind: "user", tid, roles }),
+    service: (roles: string[] = ["service"], tid?: string) =>
+      issuer.mint({ aud: SERVICE, sub: "edge-rest", kind: "service", roles, ...(tid && { tid }) }),
+  };
+}
+
+/** Call options carrying a token, with a deadline. */
+export function as(token: string): CallOptions {
+  return { headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 };
+}
+
+/** The rejection of a call, as a ConnectError (fails the test if the call succeeded). */
+export async function rejection(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail, and it succeeded");
+}
+
+/** The field paths an error names, from protovalidate violations or google.rpc.BadRequest. */
+export function fieldsOf(err: ConnectError): string[] {
+  const fromRules = err
+    .findDetails(ViolationsSchema)
+    .flatMap((v) => v.violations)
+    .map((v) =>
+      (v.field?.elements ?? [])
+        .map((e) => (e.subscript.case === "index" ? `${e.fieldName}[${e.subscript.value}]` : e.fieldName))
+        .join("."),
+    );
+  const fromDomain = err
+    .findDetails(BadRequestSchema)
+    .flatMap((b) => b.fieldViolations)
+    .map((v) => v.field);
+  return [...fromRules, ...fromDomain];
+}
+
+/** Asserts helper: the code and the named field of a rejected call. */
+export async function failure(call: Promise<unknown>): Promise<{ code: Code; fields: string[]; message: string }> {
+  const err = await rejection(call);
+  return { code: err.code, fields: fieldsOf(err), message: err.rawMessage };
+}
+
+let seq = 0;
+/** A valid CreateTenant request with unique slug and request id. */
+export function newTenant(overrides: Partial<Omit<CreateTenantRequest, "$typeName">> = {}) {
+  seq += 1;
+  return {
+    requestId: randomUUID(),
+    slug: `acme-${process.pid}-${seq}-${randomUUID().slice(0, 6)}`,
+    displayName: "Acme Corp",
+    tier: Tier.POOL,
+    plan: "team",
+    region: "eu-west-1",
+    verifiedDomains: [],
+    ...overrides,
+  };
+}
+
+/** A received tenant event. */
+export interface ReceivedEvent {
+  type: string;
+  tenantId: string;
+  actor: string;
+  payload: TenantEvent;
+}
+
+/** Collects tenant.* events of every tenant from NATS (core subscription). */
+export function collectTenantEvents(nats: NatsConnection) {
+  const events: ReceivedEvent[] = [];
+  const sub = nats.subscribe("tessera.evt.*.tenant.>", {
+    callback: (err, msg) => {
+      if (err) return;
+      const envelope = fromBinary(EventEnvelopeSchema, msg.data);
+      const payload = envelope.payload && anyUnpack(envelope.payload, TenantEventSchema);
+      if (!payload) return;
+      events.push({ type: envelope.type, tenantId: envelope.tenantId, actor: envelope.actor?.id ?? "", payload });
+    },
+  });
+  return {
+    events,
+    of: (tenantId: string) => events.filter((e) => e.tenantId === tenantId),
+    /** Waits until `predicate` holds for the events of a tenant (bounded). */
+    async waitFor(
+      tenantId: string,
+      predicate: (types: string[]) => boolean,
+      timeoutMs = 10_000,
+    ): Promise<ReceivedEvent[]> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const mine = events.filter((e) => e.tenantId === tenantId);
+        if (predicate(mine.map((e) => e.type))) return mine;
+        if (Date.now() > deadline) {
+          throw new Error(`events of ${tenantId} never matched; got ${mine.map((e) => e.type).join(", ") || "none"}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    close: () => sub.unsubscribe(),
+  };
+}
+
+/** Polls `fn` until it returns a value (bounded); for background progress like a saga. */
+export async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not happen in ${timeoutMs} ms`, { cause: last });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Shorthand for a tenant's id from a response. */
+export function idOf(res: { tenant?: Tenant | undefined }): string {
+  if (!res.tenant) throw new Error("response has no tenant");
+  return res.tenant.id;
+}
+
+export { Code };
