@@ -22,6 +22,12 @@ export {
   requireScope,
 } from "./permissions.ts";
 export {
+  createServiceTokenSource,
+  type ServiceTokenSource,
+  type ServiceTokenSourceOptions,
+  serviceTokenInterceptor,
+} from "./service-credentials.ts";
+export {
   ACCEPTED_ALGORITHMS,
   type ClaimCheckOptions,
   createLocalVerifier,
