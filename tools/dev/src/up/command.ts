@@ -2,6 +2,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { natsServerBinary, type RunningInfra, startInfra } from "../infra/index.ts";
 import { displayPath } from "../paths.ts";
+import { type DemoTenant, seedDemoTenant } from "./demo.ts";
 import { labeller, migrateAll, type RunningDeployable, startGroup, watchExit } from "./deploy.ts";
 import { discoverDeployables } from "./deployables.ts";
 import { checkNats, checkPostgres, redactUrl } from "./health.ts";
@@ -16,8 +17,19 @@ import {
   runtimeFile,
   writeRuntime,
 } from "./runtime.ts";
+import { secretsFile } from "./secrets.ts";
 import { readUpSettings, type UpSettings } from "./settings.ts";
-import { wirePlatform } from "./wiring.ts";
+import { type PlatformWiring, wirePlatform } from "./wiring.ts";
+
+/** Seeds the demo tenant; null (reported) when that failed, undefined when there is nothing to seed. */
+async function seedDemo(wiring: PlatformWiring): Promise<DemoTenant | undefined | null> {
+  try {
+    return await seedDemoTenant(wiring);
+  } catch (err) {
+    console.error(`seeding the demo tenant failed: ${(err as Error).message}`);
+    return null;
+  }
+}
 
 /** Options of `tessera up`. */
 export interface UpOptions {
@@ -163,6 +175,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
     unlessStopped();
     components.push(...running.map((r) => r.status));
+    const demo = running.every((r) => r.status.status === "healthy") ? await seedDemo(wiring) : undefined;
     const publish = () => writeRuntime(settings.home, info);
     for (const r of running)
       watchExit(r, () => {
@@ -175,7 +188,11 @@ export async function runUp(options: UpOptions): Promise<number> {
       console.log(
         'No services are defined yet: packages under services/ and gateway/ with a "tessera" block in package.json are started here.',
       );
-    const healthy = running.every((r) => r.status.status === "healthy");
+    if (demo)
+      console.log(
+        `Demo tenant "${demo.slug}" (${demo.tenantId}): owner ${demo.ownerEmail}, password in ${displayPath(secretsFile(settings.home))} (demoOwner).`,
+      );
+    const healthy = running.every((r) => r.status.status === "healthy") && demo !== null;
     if (!healthy) exitCode = 1;
     console.log(
       `Status in ${runtimePath}; logs of PostgreSQL and NATS in ${displayPath(join(settings.home, "logs"))}.`,
