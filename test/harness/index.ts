@@ -1,5 +1,15 @@
 export { freshDatabase, type TestDatabase } from "./database.ts";
 export { type CapturedLogs, captureLogs } from "./logs.ts";
+export {
+  type ApiKeySeed,
+  type PlatformService,
+  type Seeder,
+  startPlatform,
+  type TenantSeed,
+  type TestClient,
+  type TestPlatform,
+  type UserSeed,
+} from "./platform.ts";
 export { registerSecret } from "./secrets.ts";
 export { migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "./service-database.ts";
 export { type RunningMain, type RunningService, runMain, startMain, stopMain } from "./service-process.ts";
