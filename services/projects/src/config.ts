@@ -1,0 +1,13 @@
+import { env, z } from "@tessera/platform/config";
+import { databaseEnv, natsEnv, serviceEnv } from "@tessera/platform/service";
+
+/** projects' environment: the kit's service, database and NATS variables; PORT defaults to 50064. */
+export const configSchema = z.object({
+  ...serviceEnv,
+  ...databaseEnv,
+  ...natsEnv,
+  PORT: env.port(50064),
+});
+
+/** Parsed projects configuration. */
+export type ProjectsConfig = z.infer<typeof configSchema>;

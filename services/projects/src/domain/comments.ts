@@ -1,0 +1,62 @@
+import { LockMode } from "@mikro-orm/core";
+import { withTenantTransaction } from "@tessera/platform/db";
+import { publishCommentAdded } from "../events/publish-comment-event.ts";
+import { authorize } from "./access.ts";
+import { decodeCursor, encodeCursor, isUuid, listKey } from "./cursor.ts";
+import type { ProjectsDeps } from "./deps.ts";
+import { Comment } from "./entities.ts";
+import { type CommentView, type Page, type PageInput, pageSize } from "./model.ts";
+import { commentView, requireText } from "./rules.ts";
+import { findTask } from "./tasks.ts";
+
+/**
+ * Adds a comment to a task of the caller's tenant (NotFound otherwise) and enqueues
+ * `comment.added`. The author is the caller (user id, API key id or service name). The task is
+ * share-locked, so a concurrent delete waits instead of failing the insert.
+ */
+export async function addComment(deps: ProjectsDeps, taskId: string, body: string): Promise<CommentView> {
+  const { principal } = authorize("comments.write");
+  requireText(body, "body");
+  const comment = await withTenantTransaction(deps.orm, async (em) => {
+    const task = await findTask(em, taskId, LockMode.PESSIMISTIC_READ);
+    const row = em.create(Comment, { taskId: task.id, authorId: principal.subject, body });
+    await em.flush();
+    const view = commentView(row);
+    await publishCommentAdded(em, view);
+    return view;
+  });
+  deps.logger.info({ comment_id: comment.id, task_id: comment.taskId }, "comment added");
+  return comment;
+}
+
+function commentPosition(parts: unknown[]): { at: Date; id: string } | undefined {
+  const [at, id, ...rest] = parts;
+  if (typeof at !== "number" || !Number.isSafeInteger(at) || !isUuid(id) || rest.length > 0) return undefined;
+  return { at: new Date(at), id };
+}
+
+/** A page of a task's comments, oldest first; NotFound for a task not in the caller's tenant. */
+export async function listComments(deps: ProjectsDeps, taskId: string, page: PageInput): Promise<Page<CommentView>> {
+  const { tenantId } = authorize("comments.read");
+  const task = taskId.toLowerCase();
+  const key = listKey("comments", tenantId, { task });
+  const after = page.token === "" ? undefined : decodeCursor(page.token, key, commentPosition);
+  const size = pageSize(page);
+  const rows = await withTenantTransaction(deps.orm, async (em) => {
+    await findTask(em, task);
+    return em.find(
+      Comment,
+      {
+        taskId: task,
+        ...(after && { $or: [{ createdAt: { $gt: after.at } }, { createdAt: after.at, id: { $gt: after.id } }] }),
+      },
+      { orderBy: { createdAt: "asc", id: "asc" }, limit: size + 1 },
+    );
+  });
+  const shown = rows.slice(0, size);
+  const last = shown.at(-1);
+  return {
+    items: shown.map(commentView),
+    nextPageToken: rows.length > size && last ? encodeCursor([last.createdAt.getTime(), last.id], key) : "",
+  };
+}
