@@ -1,0 +1,714 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { PLAN_IDS, PLANS } from "@tessera/platform/plans";
+import { afterAll, beforeAll, describe, expect, it as vitestIt } from "vitest";
+import {
+  APP_CHARTS,
+  type ChartName,
+  chartsDir,
+  containersOf,
+  envValue,
+  type K8sObject,
+  parseYamlFiles,
+  podSpecOf,
+  prepareCharts,
+  RELEASES,
+  type Rendered,
+  renderAll,
+  repoRoot,
+  requireTools,
+  run,
+  runOk,
+  template,
+  tools,
+  valueSets,
+} from "./support.ts";
+
+const KUBE_VERSIONS = ["1.33.0", "1.37.0"];
+const REQUIRED_SETS: Record<ChartName, string[]> = {
+  "tessera-platform": ["pool-default", "eks", "aks", "monitoring", "external-secrets"],
+  "tessera-tenant": ["silo", "eks", "aks", "monitoring", "external-secrets"],
+};
+/** Volume sources Pod Security "restricted" allows. */
+const RESTRICTED_VOLUMES = new Set([
+  "configMap",
+  "csi",
+  "downwardAPI",
+  "emptyDir",
+  "ephemeral",
+  "persistentVolumeClaim",
+  "projected",
+  "secret",
+]);
+
+let dir: string;
+let rendered: Rendered[];
+
+const objectsOf = (chart: ChartName, set: string): K8sObject[] => {
+  const r = rendered.find((x) => x.chart === chart && x.name === set);
+  if (!r) throw new Error(`no value set ${chart}/ci/${set}-values.yaml`);
+  return r.objects;
+};
+const ref = (r: Rendered, o: K8sObject) => `${r.chart}/${r.name}: ${o.kind}/${o.metadata.name}`;
+const isHook = (o: K8sObject) => o.metadata.annotations?.["helm.sh/hook"] !== undefined;
+
+let setupError: unknown;
+
+beforeAll(async () => {
+  try {
+    requireTools("helm", "python", "kubernetesValidate", "checkov");
+    dir = await prepareCharts();
+    rendered = await renderAll(dir);
+  } catch (err) {
+    setupError = err;
+  }
+}, 120_000);
+
+/** A test that fails (never skips) with the setup's error, e.g. "run scripts/bootstrap". */
+function it(name: string, fn: () => unknown, timeoutMs?: number) {
+  vitestIt(
+    name,
+    async () => {
+      if (setupError) throw setupError;
+      await fn();
+    },
+    timeoutMs,
+  );
+}
+
+afterAll(() => {
+  if (dir) rmSync(dirname(dir), { recursive: true, force: true });
+});
+
+describe("charts: lint and render", () => {
+  it("has the required value sets in ci/ and each renders objects", () => {
+    for (const chart of APP_CHARTS) {
+      const names = rendered.filter((r) => r.chart === chart).map((r) => r.name);
+      expect(names, `${chart}/ci`).toEqual(expect.arrayContaining(REQUIRED_SETS[chart]));
+    }
+    for (const r of rendered) expect(r.objects.length, `${r.chart}/${r.name}`).toBeGreaterThan(5);
+  });
+
+  it("passes helm lint --strict with every value set (and the library chart)", async () => {
+    const results = await Promise.all(
+      valueSets(dir).map(async (set) => {
+        const r = await run(tools.helm, [
+          "lint",
+          "--strict",
+          "--kube-version",
+          "1.33.0",
+          join(dir, set.chart),
+          ...set.files.flatMap((f) => ["--values", f]),
+        ]);
+        return { set: `${set.chart}/${set.name}`, ...r };
+      }),
+    );
+    for (const r of results) expect(r.code, `${r.set}\n${r.stdout}${r.stderr}`).toBe(0);
+    const lib = await run(tools.helm, ["lint", "--strict", join(dir, "tessera-lib")]);
+    expect(lib.code, lib.stdout + lib.stderr).toBe(0);
+  });
+
+  it("rejects values its values.schema.json forbids", async () => {
+    const bad = await run(tools.helm, ["template", "x", join(dir, "tessera-platform"), "--set", "tenancy.port=abc"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("/tenancy/port");
+    const noTenant = await run(tools.helm, ["template", "x", join(dir, "tessera-tenant")]);
+    expect(noTenant.code).not.toBe(0);
+    expect(noTenant.stderr).toContain("/tenant/id");
+  });
+
+  it("validates every rendered object against the Kubernetes 1.33 and 1.37 schemas (strict), custom resources against their CRD schemas", async () => {
+    const r = await run(
+      tools.python,
+      [
+        join(repoRoot, "test/charts/manifests.py"),
+        "validate",
+        join(repoRoot, "test/charts/crd-schemas"),
+        KUBE_VERSIONS.join(","),
+        ...rendered.map((x) => x.file),
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const results = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { file: string; object: string; version: string; ok: boolean; error?: string });
+    const failures = results.filter((x) => !x.ok).map((x) => `${x.file} ${x.object} (${x.version}): ${x.error}`);
+    expect(failures, r.stderr).toEqual([]);
+    const total = rendered.reduce((n, x) => n + x.objects.length, 0);
+    expect(results).toHaveLength(total * KUBE_VERSIONS.length);
+    expect(r.code).toBe(0);
+    // the CRD kinds really were checked by their schemas
+    expect(new Set(results.filter((x) => x.object.startsWith("ServiceMonitor/")).map((x) => x.ok))).toEqual(
+      new Set([true]),
+    );
+  }, 120_000);
+
+  it("has validators that reject what the API server would (unknown fields, wrong types, unknown kinds)", async () => {
+    const file = join(dirname(dir), "broken.yaml");
+    writeFileSync(
+      file,
+      [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: n}\nspec: {ports: [{port: 80}], bogus: 1}",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: b, namespace: n}\nspec: {replicas: two, selector: {}, template: {spec: {containers: []}}}",
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: c, namespace: n}\nspec: {selector: {}, endpoints: [{port: m, scheme: ftp}]}",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: d, namespace: n}\nspec: {}",
+      ].join("\n---\n"),
+    );
+    const r = await run(tools.python, [
+      join(repoRoot, "test/charts/manifests.py"),
+      "validate",
+      join(repoRoot, "test/charts/crd-schemas"),
+      "1.33.0",
+      file,
+    ]);
+    expect(r.code).toBe(1);
+    const failed = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { object: string; ok: boolean })
+      .filter((x) => !x.ok)
+      .map((x) => x.object);
+    expect(failed).toEqual(["Service/a", "Deployment/b", "ServiceMonitor/c", "Widget/d"]);
+  });
+
+  it("passes checkov over every rendered value set, each skipped check justified in charts/checkov-skips.yaml", async () => {
+    const skipsFile = join(chartsDir, "checkov-skips.yaml");
+    const skips = ((await parseYamlFiles([skipsFile]))[skipsFile]?.[0] ?? []) as Array<{ id: string; reason: string }>;
+    for (const s of skips) expect(s.reason?.length ?? 0, `reason for ${s.id}`).toBeGreaterThan(80);
+    const renderedDir = dirname(rendered[0]?.file ?? "");
+    // run without --skip-check: every finding must be a justified skip, and every skip must still find something
+    const r = await run(
+      tools.checkov,
+      [
+        "--directory",
+        renderedDir,
+        "--framework",
+        "kubernetes",
+        "--output",
+        "json",
+        "--quiet",
+        "--compact",
+        "--skip-download",
+      ],
+      { timeoutMs: 240_000 },
+    );
+    const parsed = JSON.parse(r.stdout) as unknown;
+    const reports = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{
+      summary: { passed: number; failed: number; resource_count: number };
+      results?: { failed_checks?: Array<{ check_id: string; resource: string; file_path: string }> };
+    }>;
+    const findings = reports.flatMap((x) => x.results?.failed_checks ?? []);
+    const skipped = new Set(skips.map((s) => s.id));
+    const unjustified = findings
+      .filter((f) => !skipped.has(f.check_id))
+      .map((f) => `${f.check_id} ${f.resource} ${f.file_path}`);
+    expect(unjustified, r.stderr).toEqual([]);
+    // checkov counts each object (and each container) as a resource: every rendered object was read
+    expect(reports.reduce((n, x) => n + x.summary.resource_count, 0)).toBeGreaterThanOrEqual(
+      rendered.reduce((n, x) => n + x.objects.length, 0),
+    );
+    expect(reports.reduce((n, x) => n + x.summary.passed, 0)).toBeGreaterThan(1000);
+    const found = new Set(findings.map((f) => f.check_id));
+    for (const s of skips) expect(found.has(s.id), `skip ${s.id} matches nothing any more: remove it`).toBe(true);
+  }, 240_000);
+
+  it("prints NOTES that tell the operator what to do next", async () => {
+    for (const chart of APP_CHARTS) {
+      const set = valueSets(dir).find((s) => s.chart === chart && REQUIRED_SETS[chart][0] === s.name);
+      if (!set) throw new Error(`no default set for ${chart}`);
+      const { release, namespace } = RELEASES[chart];
+      const out = await runOk(tools.helm, [
+        "install",
+        release,
+        join(dir, chart),
+        "--namespace",
+        namespace,
+        "--dry-run=client",
+        ...set.files.flatMap((f) => ["--values", f]),
+      ]);
+      const notes = out.slice(out.indexOf("NOTES:"));
+      expect(notes, chart).toContain("What to do next");
+      expect(notes, chart).toMatch(/kubectl -n \S+ (get jobs|rollout status)/);
+      expect(notes, chart).toContain("DATABASE_URL");
+    }
+  });
+});
+
+describe("charts: structure", () => {
+  /**
+   * Values without a `# --` comment (helm-docs style). A key with a value on its line must have one; a
+   * documented map key documents its whole block (quota, resources); an undocumented map key is a
+   * group, and then each of its keys needs its own comment. List items are the list's value.
+   */
+  function undocumentedKeys(file: string): string[] {
+    const missing: string[] = [];
+    const stack: Array<{ indent: number; key: string; covered: boolean }> = [];
+    let documented = false;
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      const comment = line.match(/^\s*#\s?(.*)$/);
+      if (comment) {
+        if (comment[1]?.startsWith("-- ")) documented = true;
+        continue;
+      }
+      if (line.trim() === "") continue;
+      const indent = line.length - line.trimStart().length;
+      while (stack.length > 0 && (stack.at(-1)?.indent ?? 0) >= indent) stack.pop();
+      const covered = stack.some((s) => s.covered);
+      const path = (k: string) => [...stack.map((s) => s.key), k].join(".");
+      const key = line.match(/^\s*([A-Za-z0-9_.\-/]+):(.*)$/);
+      if (key && !line.trimStart().startsWith("- ")) {
+        const inline = (key[2] ?? "").trim() !== "";
+        if (inline && !covered && !documented) missing.push(path(key[1] as string));
+        stack.push({ indent, key: key[1] as string, covered: covered || documented || inline });
+      } else {
+        // a list is the value of the key above it: that key needs the comment
+        const parent = stack.at(-1);
+        if (parent && !covered) {
+          missing.push(stack.map((s) => s.key).join("."));
+          parent.covered = true;
+        }
+        stack.push({ indent, key: "-", covered: true });
+      }
+      documented = false;
+    }
+    return missing;
+  }
+
+  it("documents every value with a `# --` comment", () => {
+    for (const chart of APP_CHARTS) {
+      for (const file of ["values.yaml", "values-eks.yaml", "values-aks.yaml"]) {
+        expect(undocumentedKeys(join(chartsDir, chart, file)), `${chart}/${file}`).toEqual([]);
+      }
+    }
+  });
+
+  it("mirrors each component values block in templates/<component>/, and has _helpers.tpl, NOTES.txt, values.schema.json", async () => {
+    for (const chart of APP_CHARTS) {
+      const base = join(chartsDir, chart);
+      for (const f of ["templates/_helpers.tpl", "templates/NOTES.txt", "values.schema.json", "Chart.yaml"])
+        expect(existsSync(join(base, f)), `${chart}/${f}`).toBe(true);
+      JSON.parse(readFileSync(join(base, "values.schema.json"), "utf8"));
+      const values = (await parseYamlFiles([join(base, "values.yaml")]))[join(base, "values.yaml")]?.[0] as Record<
+        string,
+        Record<string, unknown>
+      >;
+      const components = Object.entries(values)
+        .filter(([, v]) => v && typeof v === "object" && "kind" in v && "port" in v)
+        .map(([k]) => k);
+      expect(components.length, chart).toBeGreaterThan(0);
+      for (const c of components) expect(existsSync(join(base, "templates", c)), `${chart}/templates/${c}/`).toBe(true);
+    }
+  });
+
+  it("keeps the component defaults of both charts in the same shape", async () => {
+    const files = APP_CHARTS.map((c) => join(chartsDir, c, "values.yaml"));
+    const parsed = await parseYamlFiles(files);
+    const paths = (o: unknown, prefix = ""): string[] =>
+      o && typeof o === "object" && !Array.isArray(o)
+        ? Object.entries(o).flatMap(([k, v]) => [`${prefix}${k}`, ...paths(v, `${prefix}${k}.`)])
+        : [];
+    const [a, b] = files.map((f) => paths((parsed[f]?.[0] as { defaults?: unknown } | undefined)?.defaults).sort());
+    expect(a).toEqual(b);
+  });
+
+  it("has a quota for every plan of the catalogue, its storage the plan's storage quota", async () => {
+    const file = join(chartsDir, "tessera-tenant/values.yaml");
+    const values = (await parseYamlFiles([file]))[file]?.[0] as {
+      plans: Record<string, { quota: Record<string, string> }>;
+    };
+    expect(Object.keys(values.plans).sort()).toEqual([...PLAN_IDS].sort());
+    for (const plan of PLANS) {
+      const storage = values.plans[plan.id]?.quota["requests.storage"];
+      expect(storage, plan.id).toBe(`${plan.quotas.storageBytes / 1024 ** 3}Gi`);
+    }
+  });
+});
+
+describe("charts: policies over every rendered object", () => {
+  it("labels every object (and pod template) with app.kubernetes.io/*, tessera.io/tenant and tessera.io/tier", () => {
+    const required = [
+      "app.kubernetes.io/name",
+      "app.kubernetes.io/instance",
+      "app.kubernetes.io/version",
+      "app.kubernetes.io/component",
+      "app.kubernetes.io/part-of",
+      "app.kubernetes.io/managed-by",
+      "tessera.io/tenant",
+      "tessera.io/tier",
+    ];
+    for (const r of rendered) {
+      for (const o of r.objects) {
+        for (const label of required) expect(o.metadata.labels?.[label], `${ref(r, o)} ${label}`).toBeTruthy();
+        const pod = podSpecOf(o);
+        if (pod) for (const label of required) expect(pod.labels[label], `${ref(r, o)} pods ${label}`).toBeTruthy();
+      }
+      const tenantIds = new Set(r.objects.map((o) => o.metadata.labels?.["tessera.io/tenant"]));
+      if (r.chart === "tessera-tenant") {
+        expect([...tenantIds]).toHaveLength(1);
+        expect([...tenantIds][0]).toMatch(/^[0-9a-f-]{36}$/);
+        expect(new Set(r.objects.map((o) => o.metadata.labels?.["tessera.io/tier"]))).toEqual(new Set(["silo"]));
+      }
+    }
+  });
+
+  it("puts every namespaced object in an explicit namespace", () => {
+    for (const r of rendered)
+      for (const o of r.objects) if (o.kind !== "Namespace") expect(o.metadata.namespace, ref(r, o)).toBeTruthy();
+  });
+
+  it('meets Pod Security "restricted" in every pod spec', () => {
+    for (const r of rendered) {
+      for (const o of r.objects) {
+        const pod = podSpecOf(o);
+        if (!pod) continue;
+        const { spec } = pod;
+        const where = ref(r, o);
+        expect(spec.hostNetwork ?? false, where).toBe(false);
+        expect(spec.hostPID ?? false, where).toBe(false);
+        expect(spec.hostIPC ?? false, where).toBe(false);
+        expect(spec.automountServiceAccountToken, where).toBe(false);
+        for (const v of spec.volumes ?? []) {
+          const source = Object.keys(v).filter((k) => k !== "name");
+          expect(
+            source.every((s) => RESTRICTED_VOLUMES.has(s)),
+            `${where} volume ${v.name}`,
+          ).toBe(true);
+        }
+        for (const c of containersOf(spec)) {
+          const sc = c.securityContext ?? {};
+          const cw = `${where} container ${c.name}`;
+          expect(sc.allowPrivilegeEscalation, cw).toBe(false);
+          expect(sc.privileged ?? false, cw).toBe(false);
+          expect(sc.readOnlyRootFilesystem, cw).toBe(true);
+          expect(sc.runAsNonRoot ?? spec.securityContext?.runAsNonRoot, cw).toBe(true);
+          expect(sc.runAsUser ?? spec.securityContext?.runAsUser, cw).toBeGreaterThan(0);
+          expect(sc.capabilities?.drop, cw).toContain("ALL");
+          expect(
+            (sc.capabilities?.add ?? []).every((cap) => cap === "NET_BIND_SERVICE"),
+            cw,
+          ).toBe(true);
+          expect(["RuntimeDefault", "Localhost"], cw).toContain(
+            sc.seccompProfile?.type ?? spec.securityContext?.seccompProfile?.type,
+          );
+          expect(c.ports?.every((p) => p.hostPort === undefined) ?? true, cw).toBe(true);
+          expect(sc.procMount ?? "Default", cw).toBe("Default");
+        }
+      }
+    }
+  });
+
+  it("sets requests and limits (cpu, memory) on every container", () => {
+    for (const r of rendered)
+      for (const o of r.objects) {
+        const pod = podSpecOf(o);
+        for (const c of pod ? containersOf(pod.spec) : []) {
+          for (const kind of ["requests", "limits"] as const)
+            for (const res of ["cpu", "memory"])
+              expect(c.resources?.[kind]?.[res], `${ref(r, o)} ${c.name} ${kind}.${res}`).toBeTruthy();
+        }
+      }
+  });
+
+  it("gives every namespace a workload runs in a ResourceQuota and LimitRange (tenant and pool namespaces) and a default-deny NetworkPolicy", () => {
+    for (const r of rendered) {
+      const workloadNamespaces = new Set(r.objects.filter((o) => podSpecOf(o)).map((o) => o.metadata.namespace));
+      const guarded = new Set(
+        r.objects.filter((o) => o.kind === "ResourceQuota").map((o) => o.metadata.namespace as string),
+      );
+      const tenantNamespaces =
+        r.chart === "tessera-tenant"
+          ? [...new Set(r.objects.map((o) => o.metadata.namespace ?? o.metadata.name))]
+          : [r.objects.find((o) => o.kind === "ResourceQuota")?.metadata.namespace];
+      for (const ns of tenantNamespaces) {
+        expect(guarded.has(ns as string), `${r.chart}/${r.name}: quota in ${ns}`).toBe(true);
+        expect(
+          r.objects.some((o) => o.kind === "LimitRange" && o.metadata.namespace === ns),
+          `${r.chart}/${r.name}: LimitRange in ${ns}`,
+        ).toBe(true);
+      }
+      for (const ns of new Set([...workloadNamespaces, ...tenantNamespaces])) {
+        const deny = r.objects.find(
+          (o) =>
+            o.kind === "NetworkPolicy" &&
+            o.metadata.namespace === ns &&
+            Object.keys(o.spec.podSelector ?? {}).length === 0 &&
+            [...(o.spec.policyTypes ?? [])].sort().join() === "Egress,Ingress" &&
+            !o.spec.ingress &&
+            !o.spec.egress,
+        );
+        expect(deny, `${r.chart}/${r.name}: default-deny in ${ns}`).toBeDefined();
+      }
+    }
+  });
+
+  it("allows a silo tenant's pods exactly: ingress from the gateways; egress to DNS, PostgreSQL, NATS and identity", () => {
+    const objects = objectsOf("tessera-tenant", "silo");
+    const policies = objects.filter((o) => o.kind === "NetworkPolicy");
+    const egress = policies.filter((p) => p.spec.policyTypes.includes("Egress") && p.spec.egress);
+    expect(egress.map((p) => p.metadata.name).sort()).toEqual([
+      "allow-egress-dns",
+      "allow-egress-identity",
+      "allow-egress-nats",
+      "allow-egress-postgres",
+    ]);
+    const identity = egress.find((p) => p.metadata.name === "allow-egress-identity");
+    expect(identity?.spec.egress[0].to[0].podSelector.matchLabels["app.kubernetes.io/name"]).toBe("identity");
+    for (const d of objects.filter((o) => o.kind === "Deployment")) {
+      const ingress = policies.filter(
+        (p) => p.spec.ingress && p.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === d.metadata.name,
+      );
+      expect(ingress, d.metadata.name).toHaveLength(1);
+      const from = ingress[0]?.spec.ingress.flatMap((rule: { from: unknown[] }) => rule.from);
+      expect(from).toEqual([
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "tessera-system" } },
+          podSelector: { matchLabels: { "app.kubernetes.io/part-of": "tessera", "tessera.io/role": "gateway" } },
+        },
+      ]);
+    }
+  });
+
+  it("probes services over gRPC health (liveness, readiness) on the serving port; drain fits the termination grace period", () => {
+    for (const r of rendered) {
+      for (const d of r.objects.filter((o) => o.kind === "Deployment")) {
+        const pod = podSpecOf(d);
+        if (!pod) throw new Error("no pod spec");
+        const c = pod.spec.containers[0];
+        if (!c) throw new Error("no container");
+        const where = ref(r, d);
+        const port = Number(envValue(c, "PORT"));
+        const gateway = pod.labels["tessera.io/role"] === "gateway";
+        if (gateway) {
+          expect(c.readinessProbe.httpGet.path, where).toBe("/healthz");
+        } else {
+          expect(c.ports?.find((p) => p.name === "grpc")?.containerPort, where).toBe(port);
+          expect(c.livenessProbe.grpc, where).toEqual({ port, service: "liveness" });
+          expect(c.readinessProbe.grpc, where).toEqual({ port, service: "readiness" });
+          expect(c.startupProbe.grpc, where).toEqual({ port, service: "liveness" });
+        }
+        expect(c.ports?.find((p) => p.name === "metrics")?.containerPort, where).toBe(
+          Number(envValue(c, "METRICS_PORT")),
+        );
+        const preStop = c.lifecycle?.preStop?.sleep?.seconds ?? 0;
+        const grace = Number(envValue(c, "SHUTDOWN_GRACE_MS")) / 1000;
+        expect(preStop, where).toBeGreaterThan(0);
+        expect(pod.spec.terminationGracePeriodSeconds ?? 30, where).toBeGreaterThan(preStop + grace);
+      }
+    }
+  });
+
+  it("runs migrations as pre-install/pre-upgrade hook Jobs that start after what they need", () => {
+    for (const r of rendered) {
+      const jobs = r.objects.filter((o) => o.kind === "Job");
+      const deployments = r.objects.filter(
+        (o) =>
+          o.kind === "Deployment" &&
+          o.spec.template.spec.containers[0].env.some((e: { name: string }) => e.name === "DATABASE_URL"),
+      );
+      expect(jobs.length, `${r.chart}/${r.name}`).toBe(deployments.length);
+      for (const job of jobs) {
+        expect(job.metadata.annotations?.["helm.sh/hook"], ref(r, job)).toBe("pre-install,pre-upgrade");
+        const weight = Number(job.metadata.annotations?.["helm.sh/hook-weight"]);
+        const c = job.spec.template.spec.containers[0];
+        expect(c.command, ref(r, job)).toEqual(["node", "src/migrate.ts"]);
+        expect(c.env.map((e: { name: string }) => e.name).sort()).toEqual([
+          "DATABASE_APP_ROLE",
+          "LOG_LEVEL",
+          "MIGRATION_DATABASE_URL",
+        ]);
+        const sa = r.objects.find(
+          (o) => o.kind === "ServiceAccount" && o.metadata.name === job.spec.template.spec.serviceAccountName,
+        );
+        expect(sa && isHook(sa) && Number(sa.metadata.annotations?.["helm.sh/hook-weight"]) < weight, ref(r, job)).toBe(
+          true,
+        );
+        const ns = r.objects.find((o) => o.kind === "Namespace" && o.metadata.name === job.metadata.namespace);
+        if (ns) expect(Number(ns.metadata.annotations?.["helm.sh/hook-weight"])).toBeLessThan(weight);
+      }
+    }
+  });
+
+  it("references secrets only (no Secret objects, no envFrom); with External Secrets each referenced key is synced before the Job", () => {
+    for (const r of rendered) {
+      expect(
+        r.objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name),
+        `${r.chart}/${r.name}`,
+      ).toEqual([]);
+      const externals = r.objects.filter((o) => o.kind === "ExternalSecret");
+      for (const o of r.objects) {
+        const pod = podSpecOf(o);
+        for (const c of pod ? containersOf(pod.spec) : []) {
+          expect(c.envFrom, ref(r, o)).toBeUndefined();
+          for (const e of c.env ?? []) {
+            if (e.value === undefined) expect(e.valueFrom?.secretKeyRef, `${ref(r, o)} ${e.name}`).toBeDefined();
+            expect(e.value ?? "", `${ref(r, o)} ${e.name}`).not.toMatch(/:\/\/[^/\s:]+:[^@\s]+@/);
+            const sk = e.valueFrom?.secretKeyRef;
+            if (sk && externals.length > 0) {
+              const es = externals.find(
+                (x) => x.metadata.namespace === o.metadata.namespace && x.spec.target.name === sk.name,
+              );
+              expect(es, `${ref(r, o)}: ExternalSecret for ${sk.name}`).toBeDefined();
+              expect(es?.spec.data.map((d: { secretKey: string }) => d.secretKey)).toContain(sk.key);
+              expect(Number(es?.metadata.annotations?.["helm.sh/hook-weight"])).toBeLessThan(-5);
+            }
+          }
+        }
+      }
+    }
+    const es = objectsOf("tessera-platform", "external-secrets");
+    expect(es.filter((o) => o.kind === "ExternalSecret").length).toBe(es.filter((o) => o.kind === "Deployment").length);
+  });
+
+  it("gives every service its own NATS credential", () => {
+    for (const r of rendered) {
+      const natsSecrets = r.objects
+        .filter((o) => o.kind === "Deployment")
+        .map((d) => d.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === "NATS_URL"))
+        .filter(Boolean)
+        .map((e) => `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`);
+      expect(new Set(natsSecrets).size, `${r.chart}/${r.name}`).toBe(natsSecrets.length);
+    }
+  });
+
+  it("has a PodDisruptionBudget for every Deployment, and (silo) an HPA in charge of its replicas", () => {
+    for (const r of rendered) {
+      const required = REQUIRED_SETS[r.chart].includes(r.name);
+      for (const d of r.objects.filter((o) => o.kind === "Deployment")) {
+        const selects = (o: K8sObject) =>
+          o.metadata.namespace === d.metadata.namespace &&
+          JSON.stringify(o.spec.selector?.matchLabels) === JSON.stringify(d.spec.selector.matchLabels);
+        const hpa = r.objects.find(
+          (o) => o.kind === "HorizontalPodAutoscaler" && o.spec.scaleTargetRef.name === d.metadata.name,
+        );
+        if (hpa) expect(d.spec.replicas, `${ref(r, d)}: replicas left to the HPA`).toBeUndefined();
+        if (!required) continue;
+        expect(
+          r.objects.find((o) => o.kind === "PodDisruptionBudget" && selects(o)),
+          ref(r, d),
+        ).toBeDefined();
+        if (r.chart === "tessera-tenant") expect(hpa, ref(r, d)).toBeDefined();
+      }
+    }
+  });
+
+  it("ships ServiceMonitors and the P95 / error-rate / NATS alerts when the Prometheus operator is on", () => {
+    for (const chart of APP_CHARTS) {
+      const objects = objectsOf(chart, "monitoring");
+      const deployments = objects.filter((o) => o.kind === "Deployment");
+      for (const d of deployments) {
+        const sm = objects.find((o) => o.kind === "ServiceMonitor" && o.metadata.name === d.metadata.name);
+        expect(sm?.spec.endpoints[0].port, `${chart}: ServiceMonitor of ${d.metadata.name}`).toBe("metrics");
+        const svc = objects.find((o) => o.kind === "Service" && o.metadata.name === d.metadata.name);
+        expect(svc?.spec.ports.some((p: { name: string }) => p.name === "metrics")).toBe(true);
+      }
+      const rules = objects
+        .filter((o) => o.kind === "PrometheusRule")
+        .flatMap((o) => o.spec.groups.flatMap((g: { rules: unknown[] }) => g.rules)) as Array<{
+        alert: string;
+        expr: string;
+        labels: Record<string, string>;
+      }>;
+      const alerts = new Set(rules.map((x) => x.alert));
+      expect(alerts).toContain("TesseraRpcLatencyP95AboveSLO");
+      expect(alerts).toContain("TesseraRpcErrorRateWarning");
+      expect(alerts).toContain("TesseraRpcErrorRateCritical");
+      const p95 = rules.filter((x) => x.alert === "TesseraRpcLatencyP95AboveSLO");
+      expect(
+        p95.every((x) => x.expr.includes("histogram_quantile(0.95") && x.expr.includes("rpc_server_duration_bucket")),
+      ).toBe(true);
+      expect(rules.find((x) => x.alert === "TesseraRpcErrorRateWarning")?.expr).toMatch(
+        /rpc_server_errors_total[\s\S]*\[5m\][\s\S]*rpc_server_requests_total[\s\S]*> 0\.01/,
+      );
+      expect(rules.find((x) => x.alert === "TesseraRpcErrorRateCritical")?.expr).toMatch(/> 0\.05\s*$/);
+      for (const d of deployments)
+        expect(
+          p95.some((x) => x.expr.includes(`job="${d.metadata.name}"`)),
+          `${chart}: P95 alert of ${d.metadata.name}`,
+        ).toBe(true);
+      if (chart === "tessera-platform") {
+        expect(alerts).toContain("TesseraNatsConsumerLag");
+        expect(alerts).toContain("TesseraNatsDeadLettersGrowing");
+        // per-endpoint SLO from values: its own rule, and excluded from the component's default rule
+        const create = p95.find((x) => x.expr.includes('rpc_method="CreateTenant"') && x.expr.includes("> 2"));
+        expect(create).toBeDefined();
+        expect(p95.some((x) => x.expr.includes("unless on (rpc_service, rpc_method)"))).toBe(true);
+      }
+    }
+    for (const r of rendered.filter((x) => x.name !== "monitoring"))
+      expect(r.objects.some((o) => o.apiVersion.startsWith("monitoring.coreos.com/"))).toBe(false);
+  });
+
+  it("applies the cloud profiles: IRSA, ALB and gp3 on EKS; workload identity, application routing and managed-csi on AKS", () => {
+    for (const chart of APP_CHARTS) {
+      const eks = objectsOf(chart, "eks");
+      const aks = objectsOf(chart, "aks");
+      for (const sa of eks.filter((o) => o.kind === "ServiceAccount" && !isHook(o)))
+        expect(sa.metadata.annotations?.["eks.amazonaws.com/role-arn"], `${chart} ${sa.metadata.name}`).toMatch(
+          /^arn:aws:iam::\d{12}:role\//,
+        );
+      for (const sa of aks.filter((o) => o.kind === "ServiceAccount" && !isHook(o)))
+        expect(
+          sa.metadata.annotations?.["azure.workload.identity/client-id"],
+          `${chart} ${sa.metadata.name}`,
+        ).toBeTruthy();
+      for (const o of aks) {
+        const pod = podSpecOf(o);
+        if (pod) expect(pod.labels["azure.workload.identity/use"], `${chart} ${o.metadata.name}`).toBe("true");
+      }
+      const quota = (objects: K8sObject[]) =>
+        Object.keys(objects.find((o) => o.kind === "ResourceQuota")?.spec.hard ?? {}).join(" ");
+      expect(quota(eks)).toContain("gp3.storageclass.storage.k8s.io/requests.storage");
+      expect(quota(aks)).toContain("managed-csi.storageclass.storage.k8s.io/requests.storage");
+      // the same templates: the two clouds render the same kinds of objects
+      const kinds = (objects: K8sObject[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+      expect(kinds(eks)).toEqual(kinds(aks));
+    }
+    const ingressClass = (set: string) =>
+      objectsOf("tessera-platform", set)
+        .filter((o) => o.kind === "Ingress")
+        .map((o) => o.spec.ingressClassName);
+    expect(ingressClass("eks")).toEqual(["alb", "alb"]);
+    expect(ingressClass("aks")).toEqual(["webapprouting.kubernetes.azure.com", "webapprouting.kubernetes.azure.com"]);
+  });
+
+  it("points a silo tenant's services at the platform's identity (issuer, JWKS, ports) by default", () => {
+    const platform = objectsOf("tessera-platform", "pool-default");
+    const tenant = objectsOf("tessera-tenant", "silo");
+    const envOf = (objects: K8sObject[], name: string) =>
+      objects.find((o) => o.kind === "Deployment" && o.metadata.labels?.["app.kubernetes.io/name"] === name)?.spec
+        .template.spec.containers[0];
+    const identity = envOf(platform, "identity");
+    const projects = envOf(tenant, "projects");
+    for (const v of ["AUTH_ISSUER", "AUTH_JWKS_URL"]) expect(envValue(projects, v), v).toBe(envValue(identity, v));
+    const jwks = new URL(envValue(identity, "AUTH_JWKS_URL") ?? "");
+    expect(jwks.hostname.split(".")[0]).toBe(
+      platform.find((o) => o.kind === "Deployment" && o.metadata.labels?.["app.kubernetes.io/name"] === "identity")
+        ?.metadata.name,
+    );
+    const identityPorts = (identity?.ports ?? [])
+      .filter((p: { name: string }) => p.name !== "metrics")
+      .map((p: { containerPort: number }) => p.containerPort)
+      .sort();
+    const allowed = tenant
+      .find((o) => o.metadata.name === "allow-egress-identity")
+      ?.spec.egress[0].ports.map((p: { port: number }) => p.port)
+      .sort();
+    expect(allowed).toEqual(identityPorts);
+  });
+
+  it("pins images by digest when one is given", async () => {
+    const set = valueSets(dir).find((s) => s.chart === "tessera-platform" && s.name === "pool-default");
+    if (!set) throw new Error("no pool-default set");
+    const digest = `sha256:${"a".repeat(64)}`;
+    const out = await template(dir, set, ["--set", `tenancy.image.digest=${digest}`]);
+    expect(out).toContain(`image: "ghcr.io/tessera-dev/tenancy:0.1.0@${digest}"`);
+  });
+});
+
+describe("charts: every value set parses as the same file the tests render", () => {
+  it("renders the ci value sets from the repository's own charts folder", () => {
+    const repoSets = valueSets().map((s) => `${s.chart}/${s.name}`);
+    expect(rendered.map((r) => `${r.chart}/${r.name}`)).toEqual(repoSets);
+  });
+});
