@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { type Context, type ContextManager, context, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { runAsTenant } from "@tessera/platform/context";
 import { createLogger } from "@tessera/platform/log";
 import { registerSecret } from "@tessera/test/harness";
@@ -27,8 +29,38 @@ function runDirWith(lines: string[], secrets: string[] = []): string {
   return dir;
 }
 
+const TENANT = "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c";
+const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const ok = (extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ level: "info", service: "projects", tenant_id: "acme", msg: "task created", ...extra });
+  JSON.stringify({ level: "info", service: "projects", tenant_id: TENANT, msg: "task created", ...extra });
+
+/** An AsyncLocalStorage context manager (what the telemetry SDK registers), so a span is active in a callback. */
+class AlsContextManager implements ContextManager {
+  readonly #storage = new AsyncLocalStorage<Context>();
+  active = () => this.#storage.getStore() ?? ROOT_CONTEXT;
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ) {
+    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
+  }
+  bind = <T>(_ctx: Context, target: T): T => target;
+  enable = () => this;
+  disable = () => this;
+}
+
+/** Runs fn with a (remote, sampled) span of trace TRACE active. */
+function inSpan<T>(fn: () => T): T {
+  context.setGlobalContextManager(new AlsContextManager());
+  const span = trace.wrapSpanContext({ traceId: TRACE, spanId: "00f067aa0ba902b7", traceFlags: 1 });
+  try {
+    return context.with(trace.setSpan(ROOT_CONTEXT, span), fn);
+  } finally {
+    context.disable();
+  }
+}
 
 /** Lines exactly as the platform logger writes them. */
 function loggerLines(write: (log: ReturnType<typeof createLogger>) => void): string[] {
@@ -47,7 +79,7 @@ describe("log scan", () => {
   it("accepts what the platform logger writes, even when handed credentials", () => {
     const lines = loggerLines((log) => {
       log.info("platform start-up");
-      runAsTenant("acme", () => log.info({ authorization: `Bearer ${JWT}` }, `verified ${JWT}`));
+      inSpan(() => runAsTenant(TENANT, () => log.info({ authorization: `Bearer ${JWT}` }, `verified ${JWT}`)));
     });
     const result = scanRunDir(runDirWith(lines, ["correct horse battery staple"]));
     expect(result.lines).toBe(2);
@@ -78,6 +110,50 @@ describe("log scan", () => {
       [2, "registered-secret"],
     ]);
     expect(result.findings[0]?.excerpt).not.toContain("s3cr3t-value-9");
+  });
+
+  it("finds a request line without a trace id, and a tenant_id that is neither a UUID nor the platform marker", () => {
+    const lines = loggerLines((log) => runAsTenant(TENANT, () => log.info("handled outside any span")));
+    const result = scanRunDir(
+      runDirWith([
+        ...lines,
+        ok({ request_id: "r-1", trace_id: TRACE }),
+        ok({ request_id: "r-2", trace_id: "" }),
+        ok({ request_id: "r-3", trace_id: "0".repeat(32) }),
+        ok({ tenant_id: "acme" }),
+        ok({ tenant_id: "-platform-" }),
+      ]),
+    );
+    expect(result.findings.map((f) => [f.line, f.rule])).toEqual([
+      [1, "untraced-request"],
+      [3, "untraced-request"],
+      [4, "untraced-request"],
+      [5, "bad-tenant"],
+    ]);
+  });
+
+  it("does not ask for trace ids in a stream without telemetry (an in-process test), but counts its request lines", () => {
+    const result = scanRunDir(runDirWith([ok({ request_id: "r-1" }), ok({ request_id: "r-2" }), ok()]));
+    expect(result.findings).toEqual([]);
+    expect(result.untracedStreamRequestLines).toBe(2);
+  });
+
+  it("finds identity's opaque credentials: API keys, refresh and invitation tokens", () => {
+    const key = "tsk_live_0123456789ab_s3cr3tS3cr3tS3cr3t";
+    const result = scanRunDir(
+      runDirWith([
+        ok({ msg: `created ${key}` }),
+        ok({ refresh: "tsr_AbCdEfGhIjKlMnOpQrStUvWx" }),
+        ok({ msg: "invite tsi_ZyXwVuTsRqPoNmLkJiHgFeDc sent" }),
+        ok({ prefix: "tsk_live_0123456789ab" }),
+      ]),
+    );
+    expect(result.findings.map((f) => [f.line, f.rule])).toEqual([
+      [1, "credential"],
+      [2, "credential"],
+      [3, "credential"],
+    ]);
+    expect(result.findings[0]?.excerpt).not.toContain("s3cr3t");
   });
 
   it("finds a line without tenant_id and one without service", () => {

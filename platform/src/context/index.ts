@@ -48,6 +48,14 @@ export function runWithContext<T>(ctx: Partial<RequestContext>, fn: () => T): T 
   return storage.run(merged, fn);
 }
 
+/**
+ * Runs fn outside any request context: for process-level work that a request merely triggered
+ * (a readiness change noticed during a probe), so its log lines do not claim that request.
+ */
+export function runOutsideContext<T>(fn: () => T): T {
+  return storage.exit(fn);
+}
+
 /** Runs fn as the given tenant with a system principal (jobs, consumers, sagas). */
 export function runAsTenant<T>(tenantId: string, fn: () => T, subject = "system"): T {
   return runWithContext(

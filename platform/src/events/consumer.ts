@@ -18,7 +18,7 @@ import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { EventEnvelope } from "@tessera/proto/tessera/common/v1/event_pb";
 import { runAsTenant, runWithContext } from "../context/index.ts";
 import { type Logger, rootLogger } from "../log/index.ts";
-import { extractTraceContext } from "../telemetry/propagation.ts";
+import { extractTraceContext, type TraceCarrier } from "../telemetry/propagation.ts";
 import { publishDeadLetter } from "./dead-letter.ts";
 import { decodeEnvelope } from "./envelope.ts";
 import { backoffDelay, describeError, positiveInt, sleep } from "./retry.ts";
@@ -120,6 +120,16 @@ function defaultTransaction(orm: MikroORM): TenantTransaction {
 }
 
 /**
+ * Where the consumer's span continues the trace: the relay's publish span (message headers) when
+ * the relay traced the publish, else the producer's span the envelope names.
+ */
+function traceCarrier(msg: JsMsg, envelope: EventEnvelope): TraceCarrier {
+  const traceparent = msg.headers?.get("traceparent");
+  if (traceparent) return { traceparent, tracestate: msg.headers?.get("tracestate") ?? "" };
+  return envelope.traceContext ?? {};
+}
+
+/**
  * Starts a durable pull consumer with explicit acks on the events stream. Each message is decoded
  * and validated (a malformed one goes straight to `tessera.dlq.<durable>`); the handler then runs
  * as the event's tenant (`runAsTenant`), in the producer's trace, inside one transaction that
@@ -175,7 +185,7 @@ export function startConsumer(options: ConsumerOptions): RunningConsumer {
     return runWithContext({ requestId: envelope.id }, () =>
       runAsTenant(
         envelope.tenantId,
-        () => context.with(extractTraceContext(envelope.traceContext ?? {}), () => handleEvent(envelope, msg)),
+        () => context.with(extractTraceContext(traceCarrier(msg, envelope)), () => handleEvent(envelope, msg)),
         `consumer:${durable}`,
       ),
     );

@@ -9,6 +9,8 @@ import {
   ActorSchema,
   type EventEnvelope,
   EventEnvelopeSchema,
+  OriginSchema,
+  Outcome,
   TraceContextSchema,
 } from "@tessera/proto/tessera/common/v1/event_pb";
 import { currentContext, type Principal } from "../context/index.ts";
@@ -21,6 +23,20 @@ export interface EventActor {
   kind: Principal["kind"];
   /** User id, API key id or service name. */
   id: string;
+}
+
+/**
+ * How the action an event reports ended: `success` for completed changes (the default), `failure`
+ * for a failed attempt (wrong password), `denied` for one a policy refused (lockout, reuse).
+ */
+export type EventOutcome = "success" | "failure" | "denied";
+
+/** Where the request that caused an event came from, as the edge saw it (audit's source and user agent). */
+export interface EventOrigin {
+  /** The client's address; at most 64 characters. */
+  clientIp?: string;
+  /** The client's User-Agent; cut to 512 characters. */
+  userAgent?: string;
 }
 
 /** What a producer says about a new event; the rest of the envelope comes from the context. */
@@ -36,6 +52,10 @@ export interface NewEvent<Desc extends DescMessage = DescMessage> {
   actor?: EventActor;
   /** Defaults to the context's tenant. */
   tenantId?: string;
+  /** How the reported action ended; left unspecified (read as success) when omitted. */
+  outcome?: EventOutcome;
+  /** Client address and user agent of the causing request, when the producer knows them. */
+  origin?: EventOrigin;
 }
 
 /** Envelopes bigger than this are refused at enqueue time: NATS' default max payload is 1 MiB. */
@@ -47,6 +67,14 @@ const ACTOR_KINDS: Record<Principal["kind"], ActorKind> = {
   service: ActorKind.SERVICE,
   system: ActorKind.SYSTEM,
 };
+
+const OUTCOMES: Record<EventOutcome, Outcome> = {
+  success: Outcome.SUCCESS,
+  failure: Outcome.FAILURE,
+  denied: Outcome.DENIED,
+};
+
+const MAX_USER_AGENT = 512;
 
 let validator: Validator | undefined;
 function envelopeValidator(): Validator {
@@ -72,8 +100,9 @@ function resolveActor(actor: EventActor | undefined): Actor {
 
 /**
  * Builds and validates the envelope of a new event: a fresh UUID, the tenant and actor from the
- * request context (unless given), `occurred_at` = now, and the W3C trace context of the active
- * span. Throws InvalidArgument naming each bad field (type pattern, tenant UUID, actor, sizes).
+ * request context (unless given), `occurred_at` = now, the W3C trace context of the active span,
+ * and the outcome and origin when given. Throws InvalidArgument naming each bad field (type
+ * pattern, tenant UUID, actor, outcome, origin sizes).
  */
 export function buildEnvelope<Desc extends DescMessage>(event: NewEvent<Desc>): EventEnvelope {
   const tenantId = event.tenantId ?? currentContext()?.tenantId;
@@ -89,6 +118,13 @@ export function buildEnvelope<Desc extends DescMessage>(event: NewEvent<Desc>): 
     occurredAt: timestampNow(),
     traceContext: create(TraceContextSchema, injectTraceContext()),
     payload: anyPack(event.schema, event.payload),
+    outcome: event.outcome === undefined ? Outcome.UNSPECIFIED : (OUTCOMES[event.outcome] ?? -1),
+    ...(event.origin && {
+      origin: create(OriginSchema, {
+        clientIp: event.origin.clientIp ?? "",
+        userAgent: (event.origin.userAgent ?? "").slice(0, MAX_USER_AGENT),
+      }),
+    }),
   });
   const violations = violationsOf(envelope);
   if (violations.length > 0) {

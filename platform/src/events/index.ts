@@ -13,6 +13,8 @@ export {
   type DecodedEnvelope,
   decodeEnvelope,
   type EventActor,
+  type EventOrigin,
+  type EventOutcome,
   encodeEnvelope,
   MAX_ENVELOPE_BYTES,
   type NewEvent,

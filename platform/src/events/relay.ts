@@ -1,7 +1,11 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import { type Context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { EventEnvelopeSchema } from "@tessera/proto/tessera/common/v1/event_pb";
 import pg from "pg";
 import { type Logger, rootLogger } from "../log/index.ts";
+import { extractTraceContext, injectTraceContext } from "../telemetry/propagation.ts";
 import { backoffDelay, describeError, positiveInt, sleep } from "./retry.ts";
 import { OUTBOX_TABLE } from "./schema.ts";
 import { EVENTS_STREAM } from "./subjects.ts";
@@ -72,6 +76,57 @@ for update of o skip locked`;
 const DELETE_PUBLISHED = `delete from ${OUTBOX_TABLE} where id = any($1::uuid[])`;
 const RECORD_FAILURE = `update ${OUTBOX_TABLE} set attempts = attempts + 1, last_error = $2 where id = $1`;
 
+const tracer = trace.getTracer("@tessera/platform/events");
+
+/** The producer's trace (from the envelope's trace_context) and the event type, or undefined without one. */
+function producerTrace(envelope: Buffer): { parent: Context; type: string } | undefined {
+  try {
+    const decoded = fromBinary(EventEnvelopeSchema, envelope);
+    if (!decoded.traceContext?.traceparent) return undefined;
+    const parent = extractTraceContext(decoded.traceContext);
+    if (!trace.getSpanContext(parent)) return undefined;
+    return { parent, type: decoded.type };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Publishes one outbox row. When the event carries the producer's trace, the publish is a PRODUCER
+ * span in that trace, and its context travels in the message's `traceparent`/`tracestate` headers,
+ * so the consumer's span is the relay's child: request → … → publish → process, one trace.
+ */
+async function publishRow(js: JetStreamClient, row: OutboxRow, timeoutMs: number) {
+  const options = { msgID: row.id, timeout: timeoutMs, expect: { streamName: EVENTS_STREAM } };
+  const producer = producerTrace(row.envelope);
+  if (!producer) return js.publish(row.subject, row.envelope, options);
+  const span = tracer.startSpan(
+    `publish ${producer.type}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        "messaging.system": "nats",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": row.subject,
+        "messaging.message.id": row.id,
+      },
+    },
+    producer.parent,
+  );
+  const fields = injectTraceContext(trace.setSpan(producer.parent, span));
+  const hdrs: MsgHdrs = natsHeaders();
+  hdrs.set("traceparent", fields.traceparent);
+  if (fields.tracestate) hdrs.set("tracestate", fields.tracestate);
+  try {
+    return await js.publish(row.subject, row.envelope, { ...options, headers: hdrs });
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err, 200) });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
 /** Groups rows by tenant, keeping each tenant's rows in claim (seq) order. */
 function byTenant(rows: OutboxRow[]): OutboxRow[][] {
   const groups = new Map<string, OutboxRow[]>();
@@ -121,11 +176,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     for (const row of rows) {
       if (abort.signal.aborted) break;
       try {
-        const ack = await js.publish(row.subject, row.envelope, {
-          msgID: row.id,
-          timeout: publishTimeoutMs,
-          expect: { streamName: EVENTS_STREAM },
-        });
+        const ack = await publishRow(js, row, publishTimeoutMs);
         if (ack.duplicate) log.debug({ event_id: row.id, tenant_id: row.tenant_id }, "event was already in the stream");
         ok.push(row.id);
       } catch (err) {

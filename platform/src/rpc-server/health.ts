@@ -1,5 +1,6 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@tessera/proto/grpc/health/v1/health_pb";
+import { runOutsideContext } from "../context/index.ts";
 import type { Logger } from "../log/index.ts";
 
 /** Fully-qualified name of the standard gRPC health service; auth and telemetry interceptors skip it. */
@@ -180,8 +181,11 @@ export class HealthRegistry {
     const ok = failures.length === 0;
     if (ok === this.#checksOk) return;
     this.#checksOk = ok;
-    if (ok) log.info("readiness checks pass: ready");
-    else log.warn({ failed_checks: failures }, "readiness checks fail: not ready");
+    // a process-level change, whichever probe noticed it
+    runOutsideContext(() => {
+      if (ok) log.info("readiness checks pass: ready");
+      else log.warn({ failed_checks: failures }, "readiness checks fail: not ready");
+    });
     this.#notify();
   }
 }

@@ -9,6 +9,7 @@ const USAGE = `usage: ./tessera <command>
                                   --check: start everything, print the table, shut down (smoke test)
   test [--skip-static] [filters]  biome, tsc, buf lint, buf breaking, vitest, log scan; then a summary
                                   filters (vitest file filters, -t name, …) run only vitest and the log scan
+  metrics [--watch] [--interval s] per-endpoint requests, error rate, p50/p95/p99 of the running platform
   help                            this text
 
 See README.md for the environment variables.`;
@@ -29,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
       const { parseTestArgs, runTests } = await import("./test-run/command.ts");
       return runTests(parseTestArgs(rest));
     }
+    case "metrics":
+      return (await import("./metrics/command.ts")).runMetrics(rest);
     case "help":
     case "--help":
     case "-h":
