@@ -23,10 +23,11 @@ describe("tessera test (as a child process, with a vitest filter)", () => {
       const run = startCli(["test", "test/log-scan/scan.test.ts"], cleanEnv({ CI: "true" }));
       expect(await run.exited(RUN_TIMEOUT_MS)).toBe(0);
       const out = run.output();
-      // 7 tests in the file, plus the log-scan step; static steps are skipped, not counted.
-      expect(lastLine(out)).toBe("8 passed, 0 failed");
+      // the file's tests plus the log-scan step; static steps are skipped, not counted
+      const vitestLine = out.match(/^vitest\s+passed\s+\S+ m?s\s+(\d+) passed, 0 failed, 0 skipped$/m);
+      expect(Number(vitestLine?.[1])).toBeGreaterThan(0);
+      expect(lastLine(out)).toBe(`${Number(vitestLine?.[1]) + 1} passed, 0 failed`);
       expect(out).toMatch(/^biome\s+skipped\s+-\s+filters or --skip-static$/m);
-      expect(out).toMatch(/^vitest\s+passed\s+\S+ m?s\s+7 passed, 0 failed, 0 skipped$/m);
       expect(out).toMatch(/^log scan\s+passed\s+/m);
       // The scan read the run dir that vitest's global setup used: the secret the test registered is there.
       expect(out).toMatch(/log scan: \d+ lines in \d+ files, 1 registered secrets, 0 findings/);

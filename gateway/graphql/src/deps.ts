@@ -1,0 +1,62 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { createServiceTokenSource } from "@tessera/platform/auth";
+import { createTokenExchanger } from "@tessera/platform/edge";
+import { connectNats } from "@tessera/platform/events";
+import type { Logger } from "@tessera/platform/log";
+import type { GatewayConfig } from "./config.ts";
+import { type GatewayDeps, SERVICE } from "./server.ts";
+import { createServiceClients } from "./services.ts";
+
+/** The gateway's dependencies, connected; close() releases them (after the server has drained). */
+export interface ConnectedDeps extends GatewayDeps {
+  close(): Promise<void>;
+}
+
+/**
+ * Connects what build() needs: NATS (task events, and evicting exchanged tokens on identity and
+ * tenant events), the gateway's own service credential, the token exchanger, and one client per
+ * service. `interceptors` go on every service client (tests count calls with one).
+ */
+export async function connectDeps(
+  config: GatewayConfig,
+  options: { logger: Logger; interceptors?: readonly Interceptor[] },
+): Promise<ConnectedDeps> {
+  const { logger } = options;
+  const nats = await connectNats(config.NATS_URL, SERVICE);
+  const serviceTokens = createServiceTokenSource({
+    identityUrl: config.IDENTITY_URL,
+    clientId: config.SERVICE_CLIENT_ID,
+    clientSecret: config.SERVICE_CLIENT_SECRET,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    logger,
+  });
+  const exchanger = createTokenExchanger({
+    identityUrl: config.IDENTITY_URL,
+    serviceTokens,
+    nats,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    logger,
+  });
+  const clients = createServiceClients({
+    identityUrl: config.IDENTITY_URL,
+    projectsUrl: config.PROJECTS_URL,
+    tenancyUrl: config.TENANCY_URL,
+    exchanger,
+    serviceTokens,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    ...(options.interceptors && { interceptors: options.interceptors }),
+  });
+  return {
+    config,
+    clients,
+    exchanger,
+    nats,
+    logger,
+    async close() {
+      clients.close();
+      await exchanger.close();
+      serviceTokens.close();
+      await nats.drain().catch((err: unknown) => logger.warn({ err }, "NATS drain failed"));
+    },
+  };
+}

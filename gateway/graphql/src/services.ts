@@ -1,0 +1,148 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client, Interceptor } from "@connectrpc/connect";
+import { type ServiceTokenSource, serviceTokenInterceptor } from "@tessera/platform/auth";
+import {
+  type EdgeCredential,
+  exchangeInterceptor,
+  runWithCredential,
+  type TokenExchanger,
+} from "@tessera/platform/edge";
+import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
+import { telemetryClientInterceptor } from "@tessera/platform/telemetry";
+import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
+import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
+import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
+import { TenantService } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
+import { fromServiceError } from "./errors/mapping.ts";
+
+/** The gRPC clients the gateway calls services with: created once per process. */
+export interface ServiceClients {
+  /** identity's AuthService with the gateway's own service token (login, refresh, logout). */
+  readonly auth: Client<typeof AuthService>;
+  /** identity's UserService as the caller (exchanged token, audience `identity`). */
+  readonly users: Client<typeof UserService>;
+  /** projects' services as the caller (exchanged token, audience `projects`). */
+  readonly projects: Client<typeof ProjectService>;
+  readonly tasks: Client<typeof TaskService>;
+  /** tenancy as the caller (audience `tenancy`): a tenant's own users may read their tenant. */
+  readonly tenancy: Client<typeof TenantService>;
+}
+
+/** Options of {@link createServiceClients}. */
+export interface ServiceClientsOptions {
+  readonly identityUrl: string;
+  readonly projectsUrl: string;
+  readonly tenancyUrl: string;
+  readonly exchanger: TokenExchanger;
+  readonly serviceTokens: ServiceTokenSource;
+  /** Deadline of every call that sets none. */
+  readonly timeoutMs: number;
+  /** Extra client interceptors, after telemetry (tests count calls with one). */
+  readonly interceptors?: readonly Interceptor[];
+}
+
+/** A request's exchanged tokens by audience, each reused for a short while. */
+export type RequestTokens = Map<string, { token: Promise<string>; until: number }>;
+
+const requestTokens = new AsyncLocalStorage<RequestTokens>();
+
+/** How long one request reuses an exchanged token (subscriptions outlive internal tokens). */
+const REUSE_MS = 30_000;
+
+/**
+ * The exchanger as the clients see it: inside a request, one exchange per audience per 30 s
+ * (API keys are otherwise exchanged on every call); outside, the shared one.
+ */
+function perRequestExchanger(inner: TokenExchanger): TokenExchanger {
+  return {
+    internalToken(credential, audience) {
+      const memo = requestTokens.getStore();
+      if (!memo) return inner.internalToken(credential, audience);
+      const found = memo.get(audience);
+      if (found && Date.now() < found.until) return found.token;
+      const token = inner.internalToken(credential, audience);
+      const entry = { token, until: Date.now() + REUSE_MS };
+      memo.set(audience, entry);
+      token.catch(() => {
+        if (memo.get(audience) === entry) memo.delete(audience);
+      });
+      return token;
+    },
+    stats: () => inner.stats(),
+    close: () => inner.close(),
+  };
+}
+
+/** Creates the service clients: telemetry first, then the extra interceptors, then credentials. */
+export function createServiceClients(options: ServiceClientsOptions): ServiceClients & { close(): void } {
+  const exchanger = perRequestExchanger(options.exchanger);
+  const make = <S extends DescService>(service: S, baseUrl: string, credentials: Interceptor): Client<S> =>
+    createServiceClient(service, {
+      baseUrl,
+      defaultTimeoutMs: options.timeoutMs,
+      interceptors: [telemetryClientInterceptor(), ...(options.interceptors ?? []), credentials],
+    });
+  const clients = {
+    auth: make(AuthService, options.identityUrl, serviceTokenInterceptor(options.serviceTokens, "identity")),
+    users: make(UserService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    projects: make(ProjectService, options.projectsUrl, exchangeInterceptor(exchanger, "projects")),
+    tasks: make(TaskService, options.projectsUrl, exchangeInterceptor(exchanger, "projects")),
+    tenancy: make(TenantService, options.tenancyUrl, exchangeInterceptor(exchanger, "tenancy")),
+  };
+  return {
+    ...clients,
+    close() {
+      for (const client of Object.values(clients)) closeServiceClient(client);
+    },
+  };
+}
+
+/** The internal token a request's credential is exchanged for (audience `identity`), reused by its calls. */
+export function requestInternalToken(
+  exchanger: TokenExchanger,
+  credential: EdgeCredential,
+  tokens: RequestTokens,
+): Promise<string> {
+  return requestTokens.run(tokens, () => perRequestExchanger(exchanger).internalToken(credential, "identity"));
+}
+
+/**
+ * The clients bound to one request: every call runs with the request's credential (exchanged once
+ * per audience per request) and fails with a gateway error (see errors/mapping.ts) rather than a
+ * raw gRPC status. Binding explicitly, rather than relying on ambient context, keeps calls made
+ * from subscription streams (resumed outside the request's async context) correctly attributed.
+ */
+export function bindToRequest(
+  clients: ServiceClients,
+  credential: EdgeCredential | undefined,
+  tokens: RequestTokens,
+): ServiceClients {
+  const asCaller = <T>(call: () => Promise<T>): Promise<T> => {
+    const inScope = () => requestTokens.run(tokens, call);
+    return (credential ? runWithCredential(credential, inScope) : inScope()).catch((err: unknown) => {
+      throw fromServiceError(err);
+    });
+  };
+  const asGateway = <T>(call: () => Promise<T>): Promise<T> =>
+    call().catch((err: unknown) => {
+      throw fromServiceError(err);
+    });
+  return {
+    auth: bindClient(clients.auth, asGateway),
+    users: bindClient(clients.users, asCaller),
+    projects: bindClient(clients.projects, asCaller),
+    tasks: bindClient(clients.tasks, asCaller),
+    tenancy: bindClient(clients.tenancy, asCaller),
+  };
+}
+
+function bindClient<C extends object>(client: C, run: <T>(call: () => Promise<T>) => Promise<T>): C {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => run(() => Promise.resolve(value.apply(target, args)));
+    },
+  });
+}
