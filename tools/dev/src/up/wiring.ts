@@ -61,7 +61,7 @@ export async function wirePlatform(
       id: d.name,
       secret: secrets.clients[d.name] as string,
       audiences: serviceNames,
-      roles: d.kind === "gateway" ? ["edge"] : ["service"],
+      roles: d.kind === "gateway" ? ["edge", "service"] : ["service"],
     })),
     {
       id: UP_CLIENT_ID,

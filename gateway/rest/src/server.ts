@@ -1,0 +1,138 @@
+import { randomUUID } from "node:crypto";
+import { exchangeInterceptor, type TokenExchanger } from "@tessera/platform/edge";
+import type { Logger } from "@tessera/platform/log";
+import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
+import { telemetryClientInterceptor } from "@tessera/platform/telemetry";
+import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
+import Fastify, {
+  type FastifyInstance,
+  type onRequestHookHandler,
+  type preHandlerHookHandler,
+  type RouteOptions,
+} from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { authenticate, PROJECTS_AUDIENCE } from "./auth.ts";
+import { problemErrorHandler, sendProblem } from "./errors.ts";
+import type { RegisteredRoute } from "./fastify-types.ts";
+import type { IdempotencyStore } from "./idempotency.ts";
+import { idempotencyPreHandler, settleIdempotency } from "./idempotency-hooks.ts";
+import { finishRequest, startRequestSpan } from "./observability.ts";
+import { registerOpenApi } from "./openapi.ts";
+import { notFound } from "./problems.ts";
+import { type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
+import { inRequestScope, requestScopedExchanger, stateOf } from "./request-state.ts";
+import { commentRoutes } from "./routes/v1/comments.ts";
+import { projectRoutes } from "./routes/v1/projects.ts";
+import { taskRoutes } from "./routes/v1/tasks.ts";
+import { lifecycleHeaders, type VersionPolicy, versionOfPath } from "./versions.ts";
+
+/** What the edge is built from; main.ts wires them from the environment (wiring.ts), tests too. */
+export interface RestDeps {
+  readonly logger: Logger;
+  /** The kit's token exchanger (identity); build scopes it to one exchange per request and audience. */
+  readonly exchanger: TokenExchanger;
+  /** projects' gRPC base URL. */
+  readonly projectsUrl: string;
+  readonly idempotency: IdempotencyStore;
+  /** Per-tenant limits; none when omitted. */
+  readonly rateLimiter?: RateLimiter | undefined;
+  /** Default 1 MiB. */
+  readonly bodyLimitBytes?: number;
+  /** Deadline of each call to projects. Default 5 000 ms. */
+  readonly upstreamTimeoutMs?: number;
+  /** Deprecation / sunset per URL version. */
+  readonly versions?: VersionPolicy;
+  readonly publicBaseUrl?: string | undefined;
+  /** API version shown in the OpenAPI document. */
+  readonly apiVersion?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * The REST edge as an un-started Fastify instance: `/v1` routes over projects' gRPC API, the
+ * OpenAPI document and docs page, `/healthz`, and around every request: a SERVER span, API-key
+ * authentication by exchange at identity, per-tenant rate limits, idempotency for POSTs,
+ * problem+json for every error, RED metrics and one access-log line.
+ */
+export async function build(deps: RestDeps): Promise<FastifyInstance> {
+  const log = deps.logger;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const incoming = req.headers["x-request-id"];
+      return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.removeContentTypeParser("text/plain");
+  app.addContentTypeParser(
+    "application/merge-patch+json",
+    { parseAs: "string" },
+    app.getDefaultJsonParser("error", "error"),
+  );
+
+  const exchanger = requestScopedExchanger(deps.exchanger);
+  const clientOptions = {
+    baseUrl: deps.projectsUrl,
+    defaultTimeoutMs: deps.upstreamTimeoutMs ?? 5_000,
+    interceptors: [telemetryClientInterceptor(), exchangeInterceptor(exchanger, PROJECTS_AUDIENCE)],
+    logger: log,
+  };
+  const projects = createServiceClient(ProjectService, clientOptions);
+  const tasks = createServiceClient(TaskService, clientOptions);
+  app.addHook("onClose", async () => {
+    closeServiceClient(projects);
+    closeServiceClient(tasks);
+  });
+
+  const auth: onRequestHookHandler = authenticate(exchanger, deps.rateLimiter);
+  const idempotency = idempotencyPreHandler(deps.idempotency, log) as preHandlerHookHandler;
+  const registered: RegisteredRoute[] = [];
+  app.decorate("registeredRoutes", registered);
+  app.addHook("onRoute", (route: RouteOptions) => {
+    const meta = route.config?.tessera;
+    for (const method of asArray(route.method)) {
+      const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true;
+      registered.push({ method, url: route.url, hidden, meta });
+    }
+    if (!meta?.auth) return;
+    route.onRequest = [...asArray(route.onRequest), auth];
+    if (meta.idempotent) route.preHandler = [...asArray(route.preHandler), idempotency];
+    const handler = route.handler;
+    route.handler = function scoped(req, reply) {
+      return inRequestScope(stateOf(req), () => handler.call(this, req, reply));
+    };
+  });
+
+  app.addHook("onRequest", startRequestSpan);
+  app.addHook("onSend", async (req, reply, payload) => {
+    const state = stateOf(req);
+    reply.header("x-request-id", state.requestId);
+    if (state.rateLimit) reply.headers(rateLimitHeaders(state.rateLimit));
+    const version = versionOfPath(req.url);
+    if (version) reply.headers(lifecycleHeaders(deps.versions?.[version]));
+    if (!state.replayed) await settleIdempotency(req, reply, payload, log);
+    return payload;
+  });
+  app.addHook("onResponse", finishRequest(log));
+  app.setErrorHandler(problemErrorHandler(log));
+  app.setNotFoundHandler((_req, reply) => sendProblem(reply, notFound()));
+
+  await registerOpenApi(app, {
+    version: deps.apiVersion ?? "1.0.0",
+    publicBaseUrl: deps.publicBaseUrl,
+    v1: deps.versions?.v1,
+  });
+  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
+  projectRoutes(app, projects);
+  taskRoutes(app, tasks);
+  commentRoutes(app, tasks);
+  return app;
+}
