@@ -181,6 +181,8 @@ export async function startPlatform(
           SERVICE_CLIENT_ID: s,
           SERVICE_CLIENT_SECRET: clients[s]?.secret ?? "",
           IDENTITY_URL: identity.url,
+          // the run's NATS is shared by concurrent test files: a durable of its own per platform
+          ...(s === "audit" && { AUDIT_CONSUMER_NAME: `audit_${randomUUID().slice(0, 8)}` }),
         },
         { logName: s },
       );

@@ -23,6 +23,8 @@ export const configSchema = z
     IDENTITY_URL: env.url(),
     TENANCY_URL: env.url(),
     PROJECTS_URL: env.url(),
+    /** audit's gRPC URL (the tenant's audit log, for its owners and admins). */
+    AUDIT_URL: env.url(),
     NATS_URL: env.natsUrl(),
     /** The gateway's own client credential at identity (role `edge`). */
     SERVICE_CLIENT_ID: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "must be a client id"),

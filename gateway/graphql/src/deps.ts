@@ -41,6 +41,7 @@ export async function connectDeps(
     identityUrl: config.IDENTITY_URL,
     projectsUrl: config.PROJECTS_URL,
     tenancyUrl: config.TENANCY_URL,
+    auditUrl: config.AUDIT_URL,
     exchanger,
     serviceTokens,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,

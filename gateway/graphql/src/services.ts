@@ -10,6 +10,7 @@ import {
 } from "@tessera/platform/edge";
 import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
 import { telemetryClientInterceptor } from "@tessera/platform/telemetry";
+import { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
 import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
 import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
@@ -27,6 +28,8 @@ export interface ServiceClients {
   readonly tasks: Client<typeof TaskService>;
   /** tenancy as the caller (audience `tenancy`): a tenant's own users may read their tenant. */
   readonly tenancy: Client<typeof TenantService>;
+  /** audit as the caller (audience `audit`): a tenant's owners and admins read its audit log. */
+  readonly audit: Client<typeof AuditService>;
 }
 
 /** Options of {@link createServiceClients}. */
@@ -34,6 +37,7 @@ export interface ServiceClientsOptions {
   readonly identityUrl: string;
   readonly projectsUrl: string;
   readonly tenancyUrl: string;
+  readonly auditUrl: string;
   readonly exchanger: TokenExchanger;
   readonly serviceTokens: ServiceTokenSource;
   /** Deadline of every call that sets none. */
@@ -89,6 +93,7 @@ export function createServiceClients(options: ServiceClientsOptions): ServiceCli
     projects: make(ProjectService, options.projectsUrl, exchangeInterceptor(exchanger, "projects")),
     tasks: make(TaskService, options.projectsUrl, exchangeInterceptor(exchanger, "projects")),
     tenancy: make(TenantService, options.tenancyUrl, exchangeInterceptor(exchanger, "tenancy")),
+    audit: make(AuditService, options.auditUrl, exchangeInterceptor(exchanger, "audit")),
   };
   return {
     ...clients,
@@ -134,6 +139,7 @@ export function bindToRequest(
     projects: bindClient(clients.projects, asCaller),
     tasks: bindClient(clients.tasks, asCaller),
     tenancy: bindClient(clients.tenancy, asCaller),
+    audit: bindClient(clients.audit, asCaller),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The gateway against the real platform (identity, tenancy and projects as processes, the run's
+ * The gateway against the real platform (identity, tenancy, projects and audit as processes, the run's
  * PostgreSQL and NATS): one platform for every scenario, to keep the run lean. Each scenario file
  * registers its own describe blocks.
  */
@@ -7,6 +7,7 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace";
 import { initTelemetry, type Telemetry } from "@tessera/platform/telemetry";
 import { startPlatform } from "@tessera/test/harness";
 import { afterAll, beforeAll } from "vitest";
+import { auditScenarios } from "./scenarios/audit.ts";
 import { authScenarios } from "./scenarios/auth.ts";
 import { type Env, seedTenant } from "./scenarios/env.ts";
 import { isolationScenarios } from "./scenarios/isolation.ts";
@@ -24,7 +25,7 @@ const spans = new InMemorySpanExporter();
 
 beforeAll(async () => {
   telemetry = await initTelemetry({ service: "graphql-test", traceExporter: spans, metricsPort: 0 });
-  const platform = await startPlatform({ services: ["tenancy", "projects"] });
+  const platform = await startPlatform({ services: ["tenancy", "projects", "audit"] });
   const counter = rpcCounter();
   try {
     const gw = await startGateway(platform, {}, [counter.interceptor]);
@@ -52,6 +53,7 @@ const current = (): Env => {
 authScenarios(current);
 writeScenarios(current);
 readScenarios(current);
+auditScenarios(current);
 limitScenarios(current);
 isolationScenarios(current);
 subscriptionScenarios(current);

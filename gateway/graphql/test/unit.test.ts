@@ -190,6 +190,7 @@ describe("configuration", () => {
     IDENTITY_URL: "http://127.0.0.1:1",
     TENANCY_URL: "http://127.0.0.1:2",
     PROJECTS_URL: "http://127.0.0.1:3",
+    AUDIT_URL: "http://127.0.0.1:5",
     NATS_URL: "nats://127.0.0.1:4",
     SERVICE_CLIENT_ID: "graphql",
     SERVICE_CLIENT_SECRET: "0123456789abcdef0123",

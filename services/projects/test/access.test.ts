@@ -58,7 +58,9 @@ function everyRpc(caller: Caller, projectId: string, taskId: string) {
       getTask: () => code(svc.tasks.getTask({ taskId }, o)),
       batchGetTasks: () => code(svc.tasks.batchGetTasks({ taskIds: [taskId] }, o)),
       listTasks: () => code(svc.tasks.listTasks({ projectId }, o)),
+      batchListTasks: () => code(svc.tasks.batchListTasks({ projectIds: [projectId] }, o)),
       listComments: () => code(svc.tasks.listComments({ taskId }, o)),
+      batchListComments: () => code(svc.tasks.batchListComments({ taskIds: [taskId] }, o)),
     },
     write: {
       createProject: () => code(svc.projects.createProject({ key: newKey(), name: "n" }, o)),
@@ -150,8 +152,10 @@ describe("API keys", () => {
     const reader = await t.apiKey("admin", ["projects.read", "tasks.read"]);
     expect((await svc.projects.getProject({ projectId }, reader.opts)).project?.id).toBe(projectId);
     expect((await svc.tasks.listTasks({ projectId }, reader.opts)).tasks).toHaveLength(1);
+    expect((await svc.tasks.batchListTasks({ projectIds: [projectId] }, reader.opts)).projects).toHaveLength(1);
     for (const call of [
       svc.tasks.listComments({ taskId }, reader.opts),
+      svc.tasks.batchListComments({ taskIds: [taskId] }, reader.opts),
       svc.tasks.createTask({ projectId, title: "x" }, reader.opts),
       svc.projects.archiveProject({ projectId }, reader.opts),
     ]) {
@@ -219,6 +223,12 @@ describe("tenant isolation", () => {
     expect(tasks.tasks.map((t) => t.id)).toEqual([b.taskId]);
     const listed = await svc.projects.listProjects({ includeArchived: true }, o);
     expect(listed.projects.map((p) => p.id)).toEqual([b.projectId]);
+    const taskPages = await svc.tasks.batchListTasks({ projectIds: [a.projectId, b.projectId] }, o);
+    expect(taskPages.projects.map((p) => [p.projectId, p.tasks.map((t) => t.id)])).toEqual([[b.projectId, [b.taskId]]]);
+    const onlyTheirs = await svc.tasks.batchListTasks({ projectIds: [a.projectId] }, o);
+    expect(onlyTheirs.projects).toEqual([]);
+    const commentPages = await svc.tasks.batchListComments({ taskIds: [a.taskId, b.taskId] }, o);
+    expect(commentPages.tasks.map((t) => [t.taskId, t.comments.map((c) => c.body)])).toEqual([[b.taskId, ["seeded"]]]);
 
     // tenant A's rows are untouched
     const mine = await svc.projects.getProject({ projectId: a.projectId }, a.owner.opts);
@@ -237,7 +247,13 @@ describe("tenant isolation", () => {
     const pt = (await svc.projects.listProjects({ page }, a.owner.opts)).page?.nextPageToken ?? "";
     const tt = (await svc.tasks.listTasks({ projectId: a.projectId, page }, a.owner.opts)).page?.nextPageToken ?? "";
     const ct = (await svc.tasks.listComments({ taskId: a.taskId, page }, a.owner.opts)).page?.nextPageToken ?? "";
-    for (const token of [pt, tt, ct]) expect(token).not.toBe("");
+    const bt =
+      (await svc.tasks.batchListTasks({ projectIds: [a.projectId], pageSize: 1 }, a.owner.opts)).projects[0]?.page
+        ?.nextPageToken ?? "";
+    const bc =
+      (await svc.tasks.batchListComments({ taskIds: [a.taskId], pageSize: 1 }, a.owner.opts)).tasks[0]?.page
+        ?.nextPageToken ?? "";
+    for (const token of [pt, tt, ct, bt, bc]) expect(token).not.toBe("");
     const bad = { code: Code.InvalidArgument, fields: ["page.page_token"] };
     const o = b.owner.opts;
     expect(await failure(svc.projects.listProjects({ page: { pageToken: pt } }, o))).toMatchObject(bad);
@@ -248,6 +264,10 @@ describe("tenant isolation", () => {
       bad,
     );
     expect(await failure(svc.tasks.listComments({ taskId: b.taskId, page: { pageToken: ct } }, o))).toMatchObject(bad);
+    expect(await failure(svc.tasks.listTasks({ projectId: b.projectId, page: { pageToken: bt } }, o))).toMatchObject(
+      bad,
+    );
+    expect(await failure(svc.tasks.listComments({ taskId: b.taskId, page: { pageToken: bc } }, o))).toMatchObject(bad);
 
     const key = newKey();
     await svc.projects.createProject({ key, name: "A's" }, a.owner.opts);

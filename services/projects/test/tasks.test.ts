@@ -152,6 +152,87 @@ describe("ListTasks", () => {
   });
 });
 
+describe("BatchListTasks", () => {
+  it("answers each found project's first page in request order, exactly as ListTasks, continued by ListTasks", async () => {
+    const p = await project();
+    const q = await project();
+    const empty = await project();
+    // every column kind once, so the batch's row mapping is compared with ListTasks' on each
+    await task(p, "t1", { dueDate: "2030-02-28", labels: ["x", "y"], assigneeId: randomUUID(), description: "d" });
+    for (const title of ["t2", "t3", "t4", "t5"]) await task(p, title);
+    for (const title of ["u1", "u2"]) await task(q, title);
+    const res = await svc.tasks.batchListTasks(
+      { projectIds: [q, randomUUID(), p, empty, p.toUpperCase()], pageSize: 2 },
+      member.opts,
+    );
+    expect(res.projects.map((x) => [x.projectId, x.tasks.map((t) => t.title), x.page?.nextPageToken !== ""])).toEqual([
+      [q, ["u1", "u2"], false],
+      [p, ["t1", "t2"], true],
+      [empty, [], false],
+    ]);
+    const fromBatch = res.projects[1];
+    const single = await svc.tasks.listTasks({ projectId: p, page: { pageSize: 2 } }, member.opts);
+    expect(fromBatch?.tasks).toEqual(single.tasks);
+    expect(fromBatch?.page?.nextPageToken).toBe(single.page?.nextPageToken);
+    const rest = await svc.tasks.listTasks(
+      { projectId: p, page: { pageSize: 10, pageToken: fromBatch?.page?.nextPageToken ?? "" } },
+      member.opts,
+    );
+    expect(rest.tasks.map((t) => t.title)).toEqual(["t3", "t4", "t5"]);
+    expect(rest.page?.nextPageToken).toBe("");
+    // page size 0 is the default (50), like ListTasks
+    const all = await svc.tasks.batchListTasks({ projectIds: [p] }, member.opts);
+    expect(all.projects[0]?.tasks).toHaveLength(5);
+  });
+
+  it("applies ListTasks' filters per project, binding each token to them", async () => {
+    const p = await project();
+    const q = await project();
+    const ada = randomUUID();
+    await task(p, "p1", { labels: ["bug"], assigneeId: ada, status: TaskStatus.DONE });
+    await task(p, "p2", { labels: ["bug"], assigneeId: ada });
+    await task(p, "p3", { labels: ["bug"], assigneeId: ada, status: TaskStatus.DONE });
+    await task(p, "p4", { labels: ["bug", "ui"], assigneeId: ada, status: TaskStatus.DONE });
+    await task(q, "q1", { labels: ["ui"], assigneeId: ada, status: TaskStatus.DONE });
+    await task(q, "q2", { labels: ["bug"], status: TaskStatus.DONE });
+    const filter = { label: "bug", assigneeId: ada.toUpperCase(), status: TaskStatus.DONE };
+    const res = await svc.tasks.batchListTasks({ projectIds: [p, q], pageSize: 1, ...filter }, member.opts);
+    expect(res.projects.map((x) => [x.projectId, x.tasks.map((t) => t.title)])).toEqual([
+      [p, ["p1"]],
+      [q, []],
+    ]);
+    const token = res.projects[0]?.page?.nextPageToken ?? "";
+    const next = await svc.tasks.listTasks(
+      { projectId: p, page: { pageSize: 5, pageToken: token }, ...filter },
+      member.opts,
+    );
+    expect(next.tasks.map((t) => t.title)).toEqual(["p3", "p4"]);
+    const otherFilter = await failure(
+      svc.tasks.listTasks({ projectId: p, page: { pageToken: token }, label: "bug" }, member.opts),
+    );
+    expect(otherFilter).toMatchObject({ code: Code.InvalidArgument, fields: ["page.page_token"] });
+    const labels = await svc.tasks.batchListTasks({ projectIds: [p, q], label: "ui" }, member.opts);
+    expect(labels.projects.map((x) => x.tasks.map((t) => t.title))).toEqual([["p4"], ["q1"]]);
+  });
+
+  it("refuses no ids, more than 100 ids, bad ids, page sizes over 250 and bad filters", async () => {
+    const ids = Array.from({ length: 101 }, () => randomUUID());
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ projectIds: [] }, "project_ids"],
+      [{ projectIds: ids }, "project_ids"],
+      [{ projectIds: ["nope"] }, "project_ids[0]"],
+      [{ projectIds: [randomUUID()], pageSize: 251 }, "page_size"],
+      [{ projectIds: [randomUUID()], label: "Not Valid" }, "label"],
+    ];
+    for (const [req, field] of cases) {
+      const f = await failure(svc.tasks.batchListTasks(req, member.opts));
+      expect(f, field).toMatchObject({ code: Code.InvalidArgument, fields: [field] });
+    }
+    const max = await svc.tasks.batchListTasks({ projectIds: ids.slice(0, 100) }, member.opts);
+    expect(max.projects).toEqual([]);
+  });
+});
+
 describe("UpdateTask", () => {
   it("changes the masked fields, clears with empty values, and bumps the version per change", async () => {
     const p = await project();
@@ -321,6 +402,33 @@ describe("AddComment and ListComments", () => {
     );
     expect([...first.comments, ...rest.comments].map((c) => c.body)).toEqual(bodies);
     expect(rest.page?.nextPageToken).toBe("");
+  });
+
+  it("BatchListComments answers each found task's first page, exactly as ListComments, continued by it", async () => {
+    const p = await project();
+    const t = await task(p, "commented");
+    const quiet = await task(p, "quiet");
+    for (const body of ["one", "two", "three"]) await svc.tasks.addComment({ taskId: t.id, body }, member.opts);
+    const res = await svc.tasks.batchListComments(
+      { taskIds: [quiet.id, randomUUID(), t.id, t.id.toUpperCase()], pageSize: 2 },
+      member.opts,
+    );
+    expect(res.tasks.map((x) => [x.taskId, x.comments.map((c) => c.body), x.page?.nextPageToken !== ""])).toEqual([
+      [quiet.id, [], false],
+      [t.id, ["one", "two"], true],
+    ]);
+    const single = await svc.tasks.listComments({ taskId: t.id, page: { pageSize: 2 } }, member.opts);
+    expect(res.tasks[1]?.comments).toEqual(single.comments);
+    const rest = await svc.tasks.listComments(
+      { taskId: t.id, page: { pageSize: 2, pageToken: res.tasks[1]?.page?.nextPageToken ?? "" } },
+      member.opts,
+    );
+    expect(rest.comments.map((c) => c.body)).toEqual(["three"]);
+    expect(rest.page?.nextPageToken).toBe("");
+    const tooMany = await failure(
+      svc.tasks.batchListComments({ taskIds: Array.from({ length: 101 }, () => randomUUID()) }, member.opts),
+    );
+    expect(tooMany).toMatchObject({ code: Code.InvalidArgument, fields: ["task_ids"] });
   });
 
   it("refuses an empty body, and answers NotFound for a missing task", async () => {

@@ -105,7 +105,12 @@ function fieldPathString(path: FieldPath): string {
 }
 
 /** Contract field names that GraphQL arguments carry under another name. */
-const RENAMED: Record<string, string> = { "page.page_token": "after", "page.page_size": "first" };
+const RENAMED: Record<string, string> = {
+  "page.page_token": "after",
+  "page.page_size": "first",
+  "filter.start_time": "filter.since",
+  "filter.end_time": "filter.until",
+};
 
 /** `due_date` → `dueDate`, `labels[1]` stays, `page.page_token` → `after`. */
 export function graphqlFieldPath(protoPath: string): string {

@@ -1,5 +1,6 @@
 import type { Comment } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import { builder } from "../builder.ts";
+import { loadFirstPage } from "../first-pages.ts";
 import { encodeGlobalId, requireGlobalId } from "../global-id.ts";
 import { fetchConnection } from "../pagination.ts";
 import { connectionComplexity, DateTime, pageArgs, resultTypes, toDate } from "./common.ts";
@@ -37,6 +38,18 @@ builder.objectField(TaskRef, "comments", (t) =>
     complexity: connectionComplexity,
     resolve: (task, args, ctx) =>
       fetchConnection(args, ctx.pages, async (pageToken, pageSize) => {
+        if (!args.after) {
+          // first pages of every task at this level: one BatchListComments per 100 tasks
+          const key = { list: "Task.comments", args: [pageSize], parentId: task.id };
+          return loadFirstPage(ctx, key, async (taskIds) => {
+            const res = await ctx.rpc.tasks.batchListComments({ taskIds, pageSize });
+            return res.tasks.map((t) => ({
+              parentId: t.taskId,
+              items: t.comments,
+              nextPageToken: t.page?.nextPageToken ?? "",
+            }));
+          });
+        }
         const res = await ctx.rpc.tasks.listComments({ taskId: task.id, page: { pageToken, pageSize } });
         return { items: res.comments, nextPageToken: res.page?.nextPageToken ?? "" };
       }),

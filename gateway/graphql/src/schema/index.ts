@@ -10,6 +10,7 @@ import "./comment.ts";
 import "./auth.ts";
 import "./node.ts";
 import "./task-events.ts";
+import "./audit.ts";
 
 builder.queryType({
   description: "Everything but `__typename` needs a credential (`Authorization: Bearer …` or `X-Api-Key`).",

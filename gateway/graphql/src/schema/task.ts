@@ -2,6 +2,7 @@ import { isMessage } from "@bufbuild/protobuf";
 import { type Task, TaskSchema, TaskStatus } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import { builder } from "../builder.ts";
 import type { GatewayContext } from "../context.ts";
+import { loadFirstPage } from "../first-pages.ts";
 import { parseGlobalId, requireGlobalId } from "../global-id.ts";
 import { type Connection, fetchConnection } from "../pagination.ts";
 import { connectionComplexity, DateScalar, DateTime, definedEnum, pageArgs, resultTypes, toDate } from "./common.ts";
@@ -82,16 +83,25 @@ builder.objectField(ProjectRef, "tasks", (t) =>
         if (id === undefined) return empty;
         assigneeId = id;
       }
-      return fetchConnection(args, ctx.pages, async (pageToken, pageSize) => {
-        const res = await ctx.rpc.tasks.listTasks({
-          projectId: project.id,
-          page: { pageToken, pageSize },
-          status: args.status ?? TaskStatus.UNSPECIFIED,
-          assigneeId,
-          label: args.label ?? "",
-        });
+      const filter = { status: args.status ?? TaskStatus.UNSPECIFIED, assigneeId, label: args.label ?? "" };
+      const prime = (tasks: readonly Task[]) => {
         const loader = TaskRef.getDataloader(ctx);
-        for (const task of res.tasks) loader.prime(task.id, task);
+        for (const task of tasks) loader.prime(task.id, task);
+      };
+      return fetchConnection(args, ctx.pages, async (pageToken, pageSize) => {
+        if (!args.after) {
+          // first pages of every project at this level: one BatchListTasks per 100 projects
+          const key = { list: "Project.tasks", args: [filter.status, assigneeId, filter.label, pageSize] };
+          return loadFirstPage(ctx, { ...key, parentId: project.id }, async (projectIds) => {
+            const res = await ctx.rpc.tasks.batchListTasks({ projectIds, pageSize, ...filter });
+            return res.projects.map((p) => {
+              prime(p.tasks);
+              return { parentId: p.projectId, items: p.tasks, nextPageToken: p.page?.nextPageToken ?? "" };
+            });
+          });
+        }
+        const res = await ctx.rpc.tasks.listTasks({ projectId: project.id, page: { pageToken, pageSize }, ...filter });
+        prime(res.tasks);
         return { items: res.tasks, nextPageToken: res.page?.nextPageToken ?? "" };
       });
     },

@@ -53,6 +53,11 @@ export interface Page<T> {
   readonly nextPageToken: string;
 }
 
+/** The first page of one parent's children in a batch list. */
+export interface ParentPage<T> extends Page<T> {
+  readonly parentId: string;
+}
+
 /** A page request after the contract's checks: size 0 means the default. */
 export interface PageInput {
   readonly size: number;

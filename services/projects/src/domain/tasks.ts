@@ -1,12 +1,21 @@
-import { type FilterQuery, LockMode } from "@mikro-orm/core";
+import { type EntityDictionary, type FilterQuery, LockMode } from "@mikro-orm/core";
 import { type TxEntityManager, withTenantTransaction } from "@tessera/platform/db";
 import { FailedPrecondition, NotFound } from "@tessera/platform/errors";
 import { publishTaskEvent } from "../events/publish-task-event.ts";
 import { authorize } from "./access.ts";
+import { batchRows, groupRows, pgUuids } from "./batch.ts";
 import { decodeCursor, encodeCursor, isUuid, listKey } from "./cursor.ts";
 import type { ProjectsDeps } from "./deps.ts";
 import { Task, type TaskRow } from "./entities.ts";
-import { type Page, type PageInput, pageSize, TASK_NOT_FOUND, type TaskStatus, type TaskView } from "./model.ts";
+import {
+  type Page,
+  type PageInput,
+  type ParentPage,
+  pageSize,
+  TASK_NOT_FOUND,
+  type TaskStatus,
+  type TaskView,
+} from "./model.ts";
 import { positionAfter } from "./positions.ts";
 import { findProject } from "./projects.ts";
 import { checkVersion, inOrder, requireDate, requireText, taskView, uniqueIds } from "./rules.ts";
@@ -98,6 +107,16 @@ function taskPosition(parts: unknown[]): { position: number; id: string } | unde
   return { position, id };
 }
 
+/** The fingerprint of one project's filtered task list: what its page tokens are bound to. */
+function tasksKey(tenantId: string, project: string, filter: TaskFilter): string {
+  return listKey("tasks", tenantId, {
+    project,
+    status: filter.status ?? "",
+    assignee: filter.assigneeId?.toLowerCase() ?? "",
+    label: filter.label ?? "",
+  });
+}
+
 /** A page of one project's tasks in position order, filtered; NotFound for a project not in the tenant. */
 export async function listTasks(
   deps: ProjectsDeps,
@@ -108,12 +127,7 @@ export async function listTasks(
   const { tenantId } = authorize("tasks.read");
   const project = projectId.toLowerCase();
   const assignee = filter.assigneeId?.toLowerCase();
-  const key = listKey("tasks", tenantId, {
-    project,
-    status: filter.status ?? "",
-    assignee: assignee ?? "",
-    label: filter.label ?? "",
-  });
+  const key = tasksKey(tenantId, project, filter);
   const after = page.token === "" ? undefined : decodeCursor(page.token, key, taskPosition);
   const size = pageSize(page);
   const where: FilterQuery<TaskRow> = {
@@ -135,6 +149,66 @@ export async function listTasks(
     items: shown.map(taskView),
     nextPageToken: rows.length > size && last ? encodeCursor([last.position, last.id], key) : "",
   };
+}
+
+/**
+ * The first page of tasks of several projects, in one statement: per project exactly what
+ * listTasks answers for the first page (same order, filters, page size and page token, so the
+ * token continues with listTasks). Projects not found in the caller's tenant are left out; the
+ * others come in the order asked for, each once.
+ */
+export async function batchListTasks(
+  deps: ProjectsDeps,
+  projectIds: readonly string[],
+  filter: TaskFilter,
+  page: Pick<PageInput, "size">,
+): Promise<ParentPage<TaskView>[]> {
+  const { tenantId } = authorize("tasks.read");
+  const wanted = uniqueIds(projectIds);
+  const size = pageSize({ size: page.size, token: "" });
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  if (filter.status) {
+    conditions.push("and t.status = ?");
+    params.push(filter.status);
+  }
+  if (filter.assigneeId) {
+    conditions.push("and t.assignee_id = ?");
+    params.push(filter.assigneeId.toLowerCase());
+  }
+  if (filter.label) {
+    conditions.push("and t.labels @> array[?::text]");
+    params.push(filter.label);
+  }
+  // one index range scan per project (tasks_order_idx), limited to a page and one more
+  const statement = `select p.id as batch_parent_id, t.*
+    from projects p
+    left join lateral (
+      select * from tasks t
+      where t.tenant_id = p.tenant_id and t.project_id = p.id ${conditions.join(" ")}
+      order by t.position, t.id
+      limit ?
+    ) t on true
+    where p.tenant_id = ? and p.id = any(?::uuid[])
+    order by p.id, t.position, t.id`;
+  const pages = await withTenantTransaction(deps.orm, async (em) => {
+    const rows = await batchRows(em, statement, [...params, size + 1, tenantId, pgUuids(wanted)]);
+    return groupRows(rows, (row) => em.map(Task, row as EntityDictionary<TaskRow>));
+  });
+  return wanted.flatMap((id) => {
+    const rows = pages.get(id);
+    if (!rows) return [];
+    const shown = rows.slice(0, size);
+    const last = shown.at(-1);
+    const key = tasksKey(tenantId, id, filter);
+    return [
+      {
+        parentId: id,
+        items: shown.map(taskView),
+        nextPageToken: rows.length > size && last ? encodeCursor([last.position, last.id], key) : "",
+      },
+    ];
+  });
 }
 
 /** Which fields UpdateTask changes (undefined: unchanged; null: cleared). */

@@ -1,19 +1,43 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { InvalidArgument } from "@tessera/platform/errors";
-import type { TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
+import type { TaskService, TaskStatus } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import { statusFromProto, taskToProto } from "../contract.ts";
 import { moveTask } from "../domain/moves.ts";
-import { batchGetTasks, createTask, deleteTask, getTask, listTasks, updateTask } from "../domain/tasks.ts";
+import {
+  batchGetTasks,
+  batchListTasks,
+  createTask,
+  deleteTask,
+  getTask,
+  listTasks,
+  type TaskFilter,
+  updateTask,
+} from "../domain/tasks.ts";
 import { type HandlerDeps, maskPaths, pageOf, versionOf } from "./context.ts";
 
 type Impl = ServiceImpl<typeof TaskService>;
 
 const UPDATABLE = ["title", "description", "status", "assignee_id", "labels", "due_date"] as const;
 
-/** TaskService's task RPCs: CreateTask, GetTask, BatchGetTasks, ListTasks, UpdateTask, MoveTask, DeleteTask. */
+/** The filters of ListTasks and BatchListTasks. */
+function filterOf(req: { status: TaskStatus; assigneeId: string; label: string }): TaskFilter {
+  return {
+    status: statusFromProto(req.status),
+    assigneeId: req.assigneeId || undefined,
+    label: req.label || undefined,
+  };
+}
+
+/**
+ * TaskService's task RPCs: CreateTask, GetTask, BatchGetTasks, ListTasks, BatchListTasks,
+ * UpdateTask, MoveTask, DeleteTask.
+ */
 export function taskHandlers(
   deps: HandlerDeps,
-): Pick<Impl, "createTask" | "getTask" | "batchGetTasks" | "listTasks" | "updateTask" | "moveTask" | "deleteTask"> {
+): Pick<
+  Impl,
+  "createTask" | "getTask" | "batchGetTasks" | "listTasks" | "batchListTasks" | "updateTask" | "moveTask" | "deleteTask"
+> {
   return {
     async createTask(req) {
       const task = await createTask(deps, {
@@ -34,13 +58,18 @@ export function taskHandlers(
       return { tasks: (await batchGetTasks(deps, req.taskIds)).map(taskToProto) };
     },
     async listTasks(req) {
-      const page = await listTasks(
-        deps,
-        req.projectId,
-        { status: statusFromProto(req.status), assigneeId: req.assigneeId || undefined, label: req.label || undefined },
-        pageOf(req.page),
-      );
+      const page = await listTasks(deps, req.projectId, filterOf(req), pageOf(req.page));
       return { tasks: page.items.map(taskToProto), page: { nextPageToken: page.nextPageToken } };
+    },
+    async batchListTasks(req) {
+      const pages = await batchListTasks(deps, req.projectIds, filterOf(req), { size: req.pageSize });
+      return {
+        projects: pages.map((p) => ({
+          projectId: p.parentId,
+          tasks: p.items.map(taskToProto),
+          page: { nextPageToken: p.nextPageToken },
+        })),
+      };
     },
     async updateTask(req) {
       const mask = maskPaths(req.updateMask?.paths, UPDATABLE);
