@@ -19,18 +19,21 @@ describe("tessera up with the platform's services", () => {
   const home = mkdtempSync(join(tmpdir(), "tessera-up-platform-"));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-  it("brings tenancy and identity up, seeds the demo tenant, and its owner can sign in", async () => {
+  it("brings every deployable up, seeds the demo tenant, and its owner can sign in", async () => {
     const env = cleanEnv({
       TESSERA_HOME: home,
       TESSERA_PG_PORT: String(await freePort()),
       TESSERA_NATS_PORT: String(await freePort()),
       LOG_LEVEL: "warn",
     });
+    const identityUrl = "http://127.0.0.1:50062";
+    const tenancyUrl = "http://127.0.0.1:50061";
     const up = startCli(["up"], env);
     try {
       await up.waitFor("Tessera is up", 120_000);
       expect(up.output()).toMatch(/identity\s+service\s+http:\/\/127\.0\.0\.1:50062\s+\d+\s+healthy/);
       expect(up.output()).toMatch(/tenancy\s+service\s+http:\/\/127\.0\.0\.1:50061\s+\d+\s+healthy/);
+      expect(up.output()).not.toMatch(/\s(unhealthy|exited)\s/);
       expect(up.output()).toContain('Demo tenant "demo"');
 
       const secrets = JSON.parse(readFileSync(join(home, "secrets.json"), "utf8")) as {
@@ -39,13 +42,13 @@ describe("tessera up with the platform's services", () => {
       };
       // act as an edge would: up's own credential carries the edge role
       const tokens = createServiceTokenSource({
-        identityUrl: "http://127.0.0.1:50062",
+        identityUrl,
         clientId: "tessera-up",
         clientSecret: secrets.clients["tessera-up"] as string,
       });
       try {
         const edgeToken = await tokens.getToken("identity");
-        const auth = createClient(AuthService, createGrpcTransport({ baseUrl: "http://127.0.0.1:50062" }));
+        const auth = createClient(AuthService, createGrpcTransport({ baseUrl: identityUrl }));
         const signIn = (tenant: { case: "tenantSlug"; value: string } | { case: undefined; value?: undefined }) =>
           auth.login(
             {
@@ -69,7 +72,7 @@ describe("tessera up with the platform's services", () => {
         expect(bySlug?.tokens?.tenantId).toBe(login.tokens?.tenantId);
         expect(login.tokens?.tenantId).toMatch(/^[0-9a-f-]{36}$/);
 
-        const tenancy = createClient(TenantService, createGrpcTransport({ baseUrl: "http://127.0.0.1:50061" }));
+        const tenancy = createClient(TenantService, createGrpcTransport({ baseUrl: tenancyUrl }));
         const resolved = await tenancy.resolveTenant(
           { key: { case: "slug", value: "demo" } },
           { headers: { authorization: `Bearer ${await tokens.getToken("tenancy")}` }, timeoutMs: 5_000 },
@@ -81,7 +84,8 @@ describe("tessera up with the platform's services", () => {
       }
     } finally {
       up.child.kill("SIGINT");
-      expect(await up.exited(60_000)).toBe(0);
+      const code = await up.exited(60_000);
+      expect(code, `tessera up output:\n${up.output()}`).toBe(0);
     }
   }, 240_000);
 });

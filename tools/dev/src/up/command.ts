@@ -4,7 +4,7 @@ import { natsServerBinary, type RunningInfra, startInfra } from "../infra/index.
 import { displayPath } from "../paths.ts";
 import { type DemoTenant, seedDemoTenant } from "./demo.ts";
 import { labeller, migrateAll, type RunningDeployable, startGroup, watchExit } from "./deploy.ts";
-import { discoverDeployables } from "./deployables.ts";
+import { discoverDeployables, shiftPorts } from "./deployables.ts";
 import { checkNats, checkPostgres, redactUrl } from "./health.ts";
 import { acquireLock } from "./lock.ts";
 import { portInUse } from "./port-free.ts";
@@ -117,7 +117,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   let deployables: ReturnType<typeof discoverDeployables>;
   try {
     settings = readUpSettings();
-    deployables = discoverDeployables(settings.workspace);
+    deployables = shiftPorts(discoverDeployables(settings.workspace), settings.portOffset);
   } catch (err) {
     console.error((err as Error).message);
     return 1;

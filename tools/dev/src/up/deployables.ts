@@ -120,3 +120,26 @@ export function discoverDeployables(root: string): Deployable[] {
   if (problems.length > 0) throw new DeployableConfigError(problems);
   return found.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "service" ? -1 : 1));
 }
+
+/**
+ * The deployables moved by `offset` ports: their port and every `*_PORT` value in their env
+ * (TESSERA_PORT_OFFSET), so a second platform can run beside one, or away from the ephemeral range.
+ */
+export function shiftPorts(deployables: readonly Deployable[], offset: number): Deployable[] {
+  if (offset === 0) return [...deployables];
+  const outside = deployables.filter((d) => d.port + offset < 1 || d.port + offset + 1000 > 65535);
+  if (outside.length > 0)
+    throw new DeployableConfigError(
+      outside.map((d) => `TESSERA_PORT_OFFSET moves ${d.name}'s port ${d.port} out of range`),
+    );
+  return deployables.map((d) => ({
+    ...d,
+    port: d.port + offset,
+    env: Object.fromEntries(
+      Object.entries(d.env).map(([k, v]) => [
+        k,
+        k.endsWith("_PORT") && /^\d+$/.test(v) ? String(Number(v) + offset) : v,
+      ]),
+    ),
+  }));
+}
