@@ -1,5 +1,7 @@
 import type { Principal } from "../context/index.ts";
 
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Principal kinds an internal token may carry; "system" exists only in-process (runAsTenant). */
 export const TOKEN_PRINCIPAL_KINDS = ["user", "api_key", "service"] as const;
 
@@ -76,7 +78,9 @@ export function principalFromClaims(payload: Record<string, unknown>): {
   if (typeof kind !== "string" || !(TOKEN_PRINCIPAL_KINDS as readonly string[]).includes(kind)) {
     throw new ClaimsError('missing or unknown "kind" claim');
   }
-  if (tid !== undefined && !isShortString(tid)) throw new ClaimsError('malformed "tid" claim');
+  // tenant ids are UUIDs everywhere (row-level security casts app.tenant_id to uuid)
+  if (tid !== undefined && (typeof tid !== "string" || !TENANT_ID.test(tid)))
+    throw new ClaimsError('malformed "tid" claim');
   return {
     principal: {
       subject: sub,

@@ -5,7 +5,15 @@ const encode = (value: unknown) => base64url.encode(JSON.stringify(value));
 
 function standardClaims(issuer: TestIssuer, audience: string) {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: issuer.issuer, aud: audience, sub: "mallory", kind: "user", tid: "tenant-a", iat: now, exp: now + 300 };
+  return {
+    iss: issuer.issuer,
+    aud: audience,
+    sub: "mallory",
+    kind: "user",
+    tid: "0a0a0a0a-0000-4000-8000-00000000000a",
+    iat: now,
+    exp: now + 300,
+  };
 }
 
 /** An unsigned token (`alg: none`) carrying otherwise valid claims and the issuer's kid. */
@@ -18,7 +26,7 @@ export async function hmacWithPublicKey(issuer: TestIssuer, audience: string): P
   const jwk = issuer.jwks().keys.find((k) => k.kid === issuer.currentKid);
   if (!jwk?.x) throw new Error("issuer key has no public x coordinate");
   const secret = base64url.decode(jwk.x);
-  return new SignJWT({ kind: "user", tid: "tenant-a" })
+  return new SignJWT({ kind: "user", tid: "0a0a0a0a-0000-4000-8000-00000000000a" })
     .setProtectedHeader({ alg: "HS256", kid: issuer.currentKid, typ: "JWT" })
     .setIssuer(issuer.issuer)
     .setAudience(audience)

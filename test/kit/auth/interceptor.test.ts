@@ -54,24 +54,46 @@ describe("authInterceptor on a real HTTP/2 Connect server", () => {
 
   const rejected: Array<[string, () => Promise<string | undefined>, string?]> = [
     ["no token", async () => undefined],
-    ["an expired token", () => track(issuer.mint({ aud: AUDIENCE, tid: "t" }, { expiresIn: -120 }))],
-    ["a token for another audience", () => track(issuer.mint({ aud: "billing", tid: "t" }))],
+    [
+      "an expired token",
+      () => track(issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" }, { expiresIn: -120 })),
+    ],
+    [
+      "a token for another audience",
+      () => track(issuer.mint({ aud: "billing", tid: "0c0c0c0c-0000-4000-8000-00000000000c" })),
+    ],
     [
       "a token signed by an unknown key under the same kid",
-      () => track(stranger.mint({ aud: AUDIENCE, iss: issuer.issuer, tid: "t" }, { kid: issuer.currentKid })),
+      () =>
+        track(
+          stranger.mint(
+            { aud: AUDIENCE, iss: issuer.issuer, tid: "0c0c0c0c-0000-4000-8000-00000000000c" },
+            { kid: issuer.currentKid },
+          ),
+        ),
     ],
     [
       "a token signed by an unknown key with a new kid",
-      () => track(stranger.mint({ aud: AUDIENCE, iss: issuer.issuer, tid: "t" })),
+      () => track(stranger.mint({ aud: AUDIENCE, iss: issuer.issuer, tid: "0c0c0c0c-0000-4000-8000-00000000000c" })),
     ],
     ["an alg:none token", () => track(unsignedToken(issuer, AUDIENCE))],
     ["an HS256 token keyed with the public key", () => track(hmacWithPublicKey(issuer, AUDIENCE))],
     [
       "a token whose tenant was edited after signing",
-      async () => track(withTamperedTenant(await issuer.mint({ aud: AUDIENCE, tid: "tenant-a" }), "tenant-b")),
+      async () =>
+        track(
+          withTamperedTenant(
+            await issuer.mint({ aud: AUDIENCE, tid: "0a0a0a0a-0000-4000-8000-00000000000a" }),
+            "0b0b0b0b-0000-4000-8000-00000000000b",
+          ),
+        ),
     ],
     ["a malformed token", async () => "definitely.not.ajwt"],
-    ["a valid token under another scheme", () => track(issuer.mint({ aud: AUDIENCE, tid: "t" })), "Basic"],
+    [
+      "a valid token under another scheme",
+      () => track(issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" })),
+      "Basic",
+    ],
   ];
 
   it.each(rejected)("rejects %s with UNAUTHENTICATED and a generic message", async (_name, make, scheme) => {
@@ -85,24 +107,34 @@ describe("authInterceptor on a real HTTP/2 Connect server", () => {
 
   it("runs the handler with the token's tenant, principal and token in context", async () => {
     const token = await track(
-      issuer.mint({ aud: AUDIENCE, sub: "user-7", tid: "tenant-a", roles: ["viewer"], act: { sub: "gateway-rest" } }),
+      issuer.mint({
+        aud: AUDIENCE,
+        sub: "user-7",
+        tid: "0a0a0a0a-0000-4000-8000-00000000000a",
+        roles: ["viewer"],
+        act: { sub: "gateway-rest" },
+      }),
     );
     const res = await echo(token);
-    expect(res).toMatchObject({ message: "hi", tenantId: "tenant-a", subject: "user-7" });
+    expect(res).toMatchObject({ message: "hi", tenantId: "0a0a0a0a-0000-4000-8000-00000000000a", subject: "user-7" });
     expect(server.seen.at(-1)).toEqual({
       method: "echo",
-      tenantId: "tenant-a",
+      tenantId: "0a0a0a0a-0000-4000-8000-00000000000a",
       subject: "user-7",
       kind: "user",
       actorChain: ["gateway-rest"],
       hasToken: true,
     });
-    const line = logs.lines().find((l) => l.msg === "echo handled" && l.tenant_id === "tenant-a");
+    const line = logs
+      .lines()
+      .find((l) => l.msg === "echo handled" && l.tenant_id === "0a0a0a0a-0000-4000-8000-00000000000a");
     expect(line).toBeDefined();
   });
 
   it("keeps the context for every message of a server-streaming handler", async () => {
-    const token = await track(issuer.mint({ aud: AUDIENCE, sub: "user-8", tid: "tenant-s" }));
+    const token = await track(
+      issuer.mint({ aud: AUDIENCE, sub: "user-8", tid: "05050505-0000-4000-8000-000000000005" }),
+    );
     const numbers: number[] = [];
     for await (const m of createClient(EchoService, transport).countTo(
       { count: 3 },
@@ -113,9 +145,9 @@ describe("authInterceptor on a real HTTP/2 Connect server", () => {
     expect(numbers).toEqual([1, 2, 3]);
     const streamed = server.seen.filter((s) => s.method === "countTo");
     expect(streamed.map((s) => [s.tenantId, s.subject])).toEqual([
-      ["tenant-s", "user-8"],
-      ["tenant-s", "user-8"],
-      ["tenant-s", "user-8"],
+      ["05050505-0000-4000-8000-000000000005", "user-8"],
+      ["05050505-0000-4000-8000-000000000005", "user-8"],
+      ["05050505-0000-4000-8000-000000000005", "user-8"],
     ]);
   });
 
@@ -134,7 +166,7 @@ describe("authInterceptor on a real HTTP/2 Connect server", () => {
     });
     const down = await startEchoServer([authInterceptor({ verifier, log })], log);
     try {
-      const token = await track(issuer.mint({ aud: AUDIENCE, tid: "t" }));
+      const token = await track(issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" }));
       const err = await codeOf(
         createClient(EchoService, createGrpcTransport({ baseUrl: down.baseUrl })).echo(
           { message: "hi" },
@@ -149,8 +181,8 @@ describe("authInterceptor on a real HTTP/2 Connect server", () => {
   });
 
   it("never writes a token, or its signature, to the log", async () => {
-    await echo(await track(issuer.mint({ aud: AUDIENCE, tid: "tenant-log" })));
-    await codeOf(echo(await track(issuer.mint({ aud: "elsewhere", tid: "tenant-log" }))));
+    await echo(await track(issuer.mint({ aud: AUDIENCE, tid: "01010101-0000-4000-8000-000000000001" })));
+    await codeOf(echo(await track(issuer.mint({ aud: "elsewhere", tid: "01010101-0000-4000-8000-000000000001" }))));
     const text = logs.text();
     expect(logs.lines().some((l) => l.msg === "call rejected: unauthenticated" && typeof l.reason === "string")).toBe(
       true,

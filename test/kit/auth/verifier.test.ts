@@ -50,13 +50,13 @@ describe("createTokenVerifier against a JWKS over HTTP", () => {
     const token = await issuer.mint({
       aud: AUDIENCE,
       sub: "user-42",
-      tid: "tenant-a",
+      tid: "0a0a0a0a-0000-4000-8000-00000000000a",
       roles: ["member", "member"],
       scopes: ["project.read"],
       act: { sub: "gateway-graphql", act: { sub: "identity" } },
     });
     const verified = await verifier.verify(token);
-    expect(verified.tenantId).toBe("tenant-a");
+    expect(verified.tenantId).toBe("0a0a0a0a-0000-4000-8000-00000000000a");
     expect(verified.principal).toEqual({
       subject: "user-42",
       kind: "user",
@@ -79,9 +79,21 @@ describe("createTokenVerifier against a JWKS over HTTP", () => {
   });
 
   const bad: Array<[string, (i: TestIssuer, o: TestIssuer) => Promise<string> | string, string | RegExp]> = [
-    ["expired", (i) => i.mint({ aud: AUDIENCE, tid: "t" }, { expiresIn: -60 }), "token expired"],
-    ["for another audience", (i) => i.mint({ aud: "billing", tid: "t" }), "not for this service"],
-    ["for several audiences", (i) => i.mint({ aud: [AUDIENCE, "billing"], tid: "t" }), "not for this service"],
+    [
+      "expired",
+      (i) => i.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" }, { expiresIn: -60 }),
+      "token expired",
+    ],
+    [
+      "for another audience",
+      (i) => i.mint({ aud: "billing", tid: "0c0c0c0c-0000-4000-8000-00000000000c" }),
+      "not for this service",
+    ],
+    [
+      "for several audiences",
+      (i) => i.mint({ aud: [AUDIENCE, "billing"], tid: "0c0c0c0c-0000-4000-8000-00000000000c" }),
+      "not for this service",
+    ],
     ["from another issuer", (i) => i.mint({ aud: AUDIENCE, iss: "http://evil.example" }), "untrusted issuer"],
     ["not yet valid", (i) => i.mint({ aud: AUDIENCE }, { notBefore: 600 }), "not yet valid"],
     ["issued in the future", (i) => i.mint({ aud: AUDIENCE }, { issuedAt: 600 }), "issued in the future"],
@@ -90,6 +102,7 @@ describe("createTokenVerifier against a JWKS over HTTP", () => {
     ["claiming the in-process system kind", (i) => i.mint({ aud: AUDIENCE, kind: "system" }), '"kind"'],
     ["with a malformed roles claim", (i) => i.mint({ aud: AUDIENCE, roles: "admin" as never }), '"roles"'],
     ["with a malformed act claim", (i) => i.mint({ aud: AUDIENCE, act: { sub: 7 } }), '"act"'],
+    ["with a tenant id that is not a UUID", (i) => i.mint({ aud: AUDIENCE, tid: "tenant-a'; --" }), '"tid"'],
     [
       "signed by another key under the same kid",
       (i, o) => o.mint({ aud: AUDIENCE, iss: i.issuer }, { kid: i.currentKid }),
@@ -100,7 +113,11 @@ describe("createTokenVerifier against a JWKS over HTTP", () => {
     ["HS256 signed with the public key", (i) => hmacWithPublicKey(i, AUDIENCE), "algorithm not allowed"],
     [
       "with its tenant edited after signing",
-      async (i) => withTamperedTenant(await i.mint({ aud: AUDIENCE, tid: "tenant-a" }), "tenant-b"),
+      async (i) =>
+        withTamperedTenant(
+          await i.mint({ aud: AUDIENCE, tid: "0a0a0a0a-0000-4000-8000-00000000000a" }),
+          "0b0b0b0b-0000-4000-8000-00000000000b",
+        ),
       "signature invalid",
     ],
     ["that is not a JWT", () => "not-a-jwt", "malformed token"],
@@ -138,16 +155,20 @@ describe("key rotation and JWKS fetching", () => {
         audience: AUDIENCE,
         jwksCooldownMs: 100,
       });
-      const oldToken = await issuer.mint({ aud: AUDIENCE, tid: "t" });
+      const oldToken = await issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" });
       await verifier.verify(oldToken);
       expect(issuer.jwksRequests).toBe(1);
 
       await issuer.rotate();
-      const newToken = await issuer.mint({ aud: AUDIENCE, tid: "t" });
+      const newToken = await issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" });
       await sleep(150); // past the cooldown: an unknown kid may now trigger a refetch
-      await expect(verifier.verify(newToken)).resolves.toMatchObject({ tenantId: "t" });
+      await expect(verifier.verify(newToken)).resolves.toMatchObject({
+        tenantId: "0c0c0c0c-0000-4000-8000-00000000000c",
+      });
       expect(issuer.jwksRequests).toBe(2);
-      await expect(verifier.verify(oldToken)).resolves.toMatchObject({ tenantId: "t" });
+      await expect(verifier.verify(oldToken)).resolves.toMatchObject({
+        tenantId: "0c0c0c0c-0000-4000-8000-00000000000c",
+      });
     } finally {
       await issuer.stop();
     }
@@ -239,7 +260,7 @@ describe("key rotation and JWKS fetching", () => {
 
   it("keeps verifying with recently fetched keys while identity is down (stale-if-error)", async () => {
     const issuer = await startTestIssuer();
-    const token = await issuer.mint({ aud: AUDIENCE, tid: "t" });
+    const token = await issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" });
     const options = {
       jwksUrl: issuer.jwksUrl,
       issuer: issuer.issuer,
@@ -253,7 +274,7 @@ describe("key rotation and JWKS fetching", () => {
     await strict.verify(token);
     await issuer.stop();
     await sleep(100);
-    await expect(tolerant.verify(token)).resolves.toMatchObject({ tenantId: "t" });
+    await expect(tolerant.verify(token)).resolves.toMatchObject({ tenantId: "0c0c0c0c-0000-4000-8000-00000000000c" });
     await expect(strict.verify(token)).rejects.toBeInstanceOf(Unavailable);
   });
 });
@@ -263,8 +284,10 @@ describe("createLocalVerifier", () => {
     const issuer = await startTestIssuer({ alg: "ES256" });
     try {
       const local = createLocalVerifier({ keys: issuer.jwks(), issuer: issuer.issuer, audience: AUDIENCE });
-      await expect(local.verify(await issuer.mint({ aud: AUDIENCE, tid: "t" }))).resolves.toMatchObject({
-        tenantId: "t",
+      await expect(
+        local.verify(await issuer.mint({ aud: AUDIENCE, tid: "0c0c0c0c-0000-4000-8000-00000000000c" })),
+      ).resolves.toMatchObject({
+        tenantId: "0c0c0c0c-0000-4000-8000-00000000000c",
       });
       await expectRejected(local, await issuer.mint({ aud: "billing" }), "not for this service");
       await expectRejected(local, unsignedToken(issuer, AUDIENCE), /algorithm not allowed|malformed/);
@@ -289,10 +312,11 @@ describe("verified-token cache", () => {
         return set(header, token);
       };
       const cached = createLocalVerifier({ keys: counting, issuer: issuer.issuer, audience: AUDIENCE });
-      const a = await issuer.mint({ aud: AUDIENCE, tid: "a", sub: "user-a" });
-      const b = await issuer.mint({ aud: AUDIENCE, tid: "b", sub: "user-b" });
-      for (let i = 0; i < 5; i++) await expect(cached.verify(a)).resolves.toMatchObject({ tenantId: "a" });
-      await expect(cached.verify(b)).resolves.toMatchObject({ tenantId: "b" });
+      const a = await issuer.mint({ aud: AUDIENCE, tid: "0d0d0d0d-0000-4000-8000-00000000000d", sub: "user-a" });
+      const b = await issuer.mint({ aud: AUDIENCE, tid: "0e0e0e0e-0000-4000-8000-00000000000e", sub: "user-b" });
+      for (let i = 0; i < 5; i++)
+        await expect(cached.verify(a)).resolves.toMatchObject({ tenantId: "0d0d0d0d-0000-4000-8000-00000000000d" });
+      await expect(cached.verify(b)).resolves.toMatchObject({ tenantId: "0e0e0e0e-0000-4000-8000-00000000000e" });
       expect(keyLookups).toBe(2);
       // a token that fails is never cached, and a tampered copy of a cached one is not served from it
       const tampered = `${a.slice(0, -4)}AAAA`;
