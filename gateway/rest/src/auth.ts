@@ -9,6 +9,8 @@ import { inRequestScope, stateOf } from "./request-state.ts";
 
 /** The audience the edge exchanges credentials for: the service behind /v1. */
 export const PROJECTS_AUDIENCE = "projects";
+/** The audience of /v1/audit-events' calls (a second exchange, for those routes only). */
+export const AUDIT_AUDIENCE = "audit";
 
 function singleHeader(req: FastifyRequest, name: string): string | undefined {
   const value = req.headers[name];

@@ -27,6 +27,8 @@ export const configSchema = z.object({
   IDENTITY_URL: env.url(),
   /** projects: projects, tasks, comments. */
   PROJECTS_URL: env.url(),
+  /** audit: /v1/audit-events (list, export, verify); without it those routes answer 503. */
+  AUDIT_URL: env.url().optional(),
   /** tenancy: the tenant's plan for rate limits; without it every tenant gets RATE_LIMIT_DEFAULT_PLAN. */
   TENANCY_URL: env.url().optional(),
   /** NATS with JetStream: idempotency records (KV) and cache evictions. */

@@ -145,6 +145,10 @@ export async function registerOpenApi(app: FastifyInstance, options: OpenApiOpti
         { name: "projects", description: "A tenant's projects" },
         { name: "tasks", description: "Tasks of a project" },
         { name: "comments", description: "Comments on a task" },
+        {
+          name: "audit",
+          description: "The tenant's hash-chained audit log (tenant owners/admins; API keys need audit.read)",
+        },
       ],
     },
     transform: (input) => {

@@ -3,6 +3,7 @@ import { exchangeInterceptor, type TokenExchanger } from "@tessera/platform/edge
 import type { Logger } from "@tessera/platform/log";
 import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
 import { telemetryClientInterceptor } from "@tessera/platform/telemetry";
+import { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import Fastify, {
   type FastifyInstance,
@@ -11,7 +12,7 @@ import Fastify, {
   type RouteOptions,
 } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import { authenticate, PROJECTS_AUDIENCE } from "./auth.ts";
+import { AUDIT_AUDIENCE, authenticate, PROJECTS_AUDIENCE } from "./auth.ts";
 import { problemErrorHandler, sendProblem } from "./errors.ts";
 import type { RegisteredRoute } from "./fastify-types.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
@@ -21,6 +22,7 @@ import { registerOpenApi } from "./openapi.ts";
 import { notFound } from "./problems.ts";
 import { type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
 import { inRequestScope, requestScopedExchanger, stateOf } from "./request-state.ts";
+import { auditEventRoutes } from "./routes/v1/audit-events.ts";
 import { commentRoutes } from "./routes/v1/comments.ts";
 import { projectRoutes } from "./routes/v1/projects.ts";
 import { taskRoutes } from "./routes/v1/tasks.ts";
@@ -33,6 +35,8 @@ export interface RestDeps {
   readonly exchanger: TokenExchanger;
   /** projects' gRPC base URL. */
   readonly projectsUrl: string;
+  /** audit's gRPC base URL (/v1/audit-events); those routes answer 503 without it. */
+  readonly auditUrl?: string | undefined;
   readonly idempotency: IdempotencyStore;
   /** Per-tenant limits; none when omitted. */
   readonly rateLimiter?: RateLimiter | undefined;
@@ -87,9 +91,17 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
   };
   const projects = createServiceClient(ProjectService, clientOptions);
   const tasks = createServiceClient(TaskService, clientOptions);
+  const audit = deps.auditUrl
+    ? createServiceClient(AuditService, {
+        ...clientOptions,
+        baseUrl: deps.auditUrl,
+        interceptors: [telemetryClientInterceptor(), exchangeInterceptor(exchanger, AUDIT_AUDIENCE)],
+      })
+    : undefined;
   app.addHook("onClose", async () => {
     closeServiceClient(projects);
     closeServiceClient(tasks);
+    if (audit) closeServiceClient(audit);
   });
 
   const auth: onRequestHookHandler = authenticate(exchanger, deps.rateLimiter);
@@ -134,5 +146,6 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
   projectRoutes(app, projects);
   taskRoutes(app, tasks);
   commentRoutes(app, tasks);
+  auditEventRoutes(app, audit);
   return app;
 }

@@ -54,6 +54,7 @@ export async function wire(config: RestConfig, logger: Logger, apiVersion?: stri
     logger,
     exchanger,
     projectsUrl: config.PROJECTS_URL,
+    auditUrl: config.AUDIT_URL,
     idempotency,
     rateLimiter: config.RATE_LIMIT_ENABLED
       ? createRateLimiter({ quotaOf: planQuotaSource(resolver, config.RATE_LIMIT_DEFAULT_PLAN, logger) })

@@ -74,7 +74,7 @@ describe("OpenAPI and the docs page", () => {
       for (const [method, op] of Object.entries(item)) {
         const where = `${method} ${path}`;
         expect(op.operationId, where).toBeTruthy();
-        expect(op.security?.[0]?.ApiKey?.[0], where).toMatch(/^(projects|tasks|comments)\.(read|write|archive)$/);
+        expect(op.security?.[0]?.ApiKey?.[0], where).toMatch(/^(projects|tasks|comments|audit)\.(read|write|archive)$/);
         expect(op.responses["401"]?.content?.["application/problem+json"], where).toBeDefined();
         expect(op.responses["429"]?.headers?.["Retry-After"], where).toBeDefined();
         const params = (op.parameters ?? []).map((p) => `${p.in}:${p.name}`);

@@ -11,16 +11,22 @@ export const SERVER_FAULT_CODES = new Set([
   "DATA_LOSS",
 ]);
 
+/** GraphQL `extensions.code`s that are the server's fault (the others are the caller's). */
+export const GRAPHQL_FAULT_CODES = new Set(["INTERNAL_SERVER_ERROR", "UNAVAILABLE"]);
+
 /** Cumulative RED numbers of one endpoint of one process, as scraped. */
 export interface EndpointCounters {
   /** The process (deployable) that serves it. */
   readonly process: string;
-  /** `package.Service/Method`. */
+  /**
+   * `package.Service/Method` (gRPC), `graphql <type> <operationName>` (GraphQL gateway) or
+   * `<METHOD> <route>` (REST edge).
+   */
   readonly endpoint: string;
   readonly requests: number;
-  /** Calls that ended with any non-OK status. */
+  /** Calls that ended with any non-OK status (GraphQL: with errors; REST: 4xx and 5xx). */
   readonly errors: number;
-  /** Calls that ended with a server-side fault (INTERNAL, UNAVAILABLE, …). */
+  /** Calls that ended with a server-side fault (gRPC INTERNAL, UNAVAILABLE, …; GraphQL INTERNAL_SERVER_ERROR, UNAVAILABLE; REST 5xx). */
   readonly faults: number;
   readonly buckets: Bucket[];
 }
@@ -39,41 +45,92 @@ export interface EndpointRow {
   readonly p99: number | undefined;
 }
 
+type Family = "rpc" | "graphql" | "http";
+
+/** Which family, endpoint and role a sample of the kit's or the gateways' RED series has; undefined for others. */
+function classify(s: Sample): { family: Family; key: string; role: "requests" | "errors" | "bucket" } | undefined {
+  const l = s.labels;
+  switch (s.name) {
+    case "rpc_server_requests_total":
+    case "rpc_server_errors_total":
+    case "rpc_server_duration_bucket": {
+      if (!l.rpc_service || !l.rpc_method) return undefined;
+      const role =
+        s.name === "rpc_server_requests_total"
+          ? "requests"
+          : s.name === "rpc_server_errors_total"
+            ? "errors"
+            : "bucket";
+      return { family: "rpc", key: `${l.rpc_service}/${l.rpc_method}`, role };
+    }
+    case "graphql_operation_requests_total":
+    case "graphql_operation_errors_total":
+    case "graphql_operation_duration_seconds_bucket": {
+      if (!l.operation_name) return undefined;
+      const role =
+        s.name === "graphql_operation_requests_total"
+          ? "requests"
+          : s.name === "graphql_operation_errors_total"
+            ? "errors"
+            : "bucket";
+      return { family: "graphql", key: `graphql ${l.operation_type ?? "unknown"} ${l.operation_name}`, role };
+    }
+    case "http_server_requests_total":
+    case "http_server_errors_total":
+    case "http_server_duration_seconds_bucket": {
+      if (!l.route || !l.method) return undefined;
+      const role =
+        s.name === "http_server_requests_total"
+          ? "requests"
+          : s.name === "http_server_errors_total"
+            ? "errors"
+            : "bucket";
+      return { family: "http", key: `${l.method} ${l.route}`, role };
+    }
+    default:
+      return undefined;
+  }
+}
+
 /**
- * Per-endpoint counters from one process's samples of the kit's RPC metrics
- * (`rpc_server_requests_total`, `rpc_server_errors_total`, `rpc_server_duration_bucket`), summed
- * over status codes and RPC systems (gRPC, Connect, gRPC-Web).
+ * Per-endpoint counters from one process's samples of the RED series: the kit's RPC metrics
+ * (`rpc_server_requests_total`, `rpc_server_errors_total`, `rpc_server_duration_bucket`; summed
+ * over status codes and RPC systems), the GraphQL gateway's per operation
+ * (`graphql_operation_requests_total`, `…_errors_total`, `…_duration_seconds_bucket`) and the REST
+ * edge's per route (`http_server_requests_total`, `…_errors_total`, `…_duration_seconds_bucket`).
  */
 export function endpointCounters(process: string, samples: readonly Sample[]): EndpointCounters[] {
   const byEndpoint = new Map<
     string,
-    { requests: number; errors: number; faults: number; buckets: Map<number, number> }
+    { family: Family; requests: number; errors: number; faults: number; buckets: Map<number, number> }
   >();
-  const entry = (s: Sample) => {
-    const service = s.labels.rpc_service;
-    const method = s.labels.rpc_method;
-    if (!service || !method) return undefined;
-    const key = `${service}/${method}`;
-    let e = byEndpoint.get(key);
-    if (!e) {
-      e = { requests: 0, errors: 0, faults: 0, buckets: new Map() };
-      byEndpoint.set(key, e);
-    }
-    return e;
-  };
   for (const s of samples) {
-    if (s.name === "rpc_server_requests_total") {
-      const e = entry(s);
-      if (e) e.requests += s.value;
-    } else if (s.name === "rpc_server_errors_total") {
-      const e = entry(s);
-      if (!e) continue;
+    const c = classify(s);
+    if (!c) continue;
+    let e = byEndpoint.get(c.key);
+    if (!e) {
+      e = { family: c.family, requests: 0, errors: 0, faults: 0, buckets: new Map() };
+      byEndpoint.set(c.key, e);
+    }
+    if (c.role === "bucket") {
+      const le = s.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(s.labels.le);
+      if (!Number.isNaN(le)) e.buckets.set(le, (e.buckets.get(le) ?? 0) + s.value);
+      continue;
+    }
+    if (c.role === "requests") {
+      e.requests += s.value;
+      // a GraphQL operation with errors is counted once, by result; its errors_total counts each error
+      if (c.family === "graphql" && s.labels.result === "error") e.errors += s.value;
+      continue;
+    }
+    if (c.family === "rpc") {
       e.errors += s.value;
       if (SERVER_FAULT_CODES.has(s.labels.rpc_response_status_code ?? "")) e.faults += s.value;
-    } else if (s.name === "rpc_server_duration_bucket") {
-      const e = entry(s);
-      const le = s.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(s.labels.le);
-      if (e && !Number.isNaN(le)) e.buckets.set(le, (e.buckets.get(le) ?? 0) + s.value);
+    } else if (c.family === "graphql") {
+      if (GRAPHQL_FAULT_CODES.has(s.labels.code ?? "")) e.faults += s.value;
+    } else {
+      e.errors += s.value;
+      if ((s.labels.status_code ?? "").startsWith("5")) e.faults += s.value;
     }
   }
   return [...byEndpoint].map(([endpoint, e]) => ({
@@ -81,7 +138,8 @@ export function endpointCounters(process: string, samples: readonly Sample[]): E
     endpoint,
     requests: e.requests,
     errors: e.errors,
-    faults: e.faults,
+    // several faults in one GraphQL result are one failed operation
+    faults: Math.min(e.faults, e.errors),
     buckets: [...e.buckets].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le),
   }));
 }

@@ -89,3 +89,43 @@ describe("exposition and the endpoint table", () => {
     expect(endpointRows(before, after)[0]).toMatchObject({ requests: 100 });
   });
 });
+
+const EDGES = `graphql_operation_requests_total{operation_name="Viewer",operation_type="query",result="ok"} 96
+graphql_operation_requests_total{operation_name="Viewer",operation_type="query",result="error"} 4
+graphql_operation_errors_total{operation_name="Viewer",operation_type="query",code="FORBIDDEN"} 2
+graphql_operation_errors_total{operation_name="Viewer",operation_type="query",code="INTERNAL_SERVER_ERROR"} 1
+graphql_operation_errors_total{operation_name="Viewer",operation_type="query",code="UNAVAILABLE"} 1
+graphql_operation_duration_seconds_bucket{operation_name="Viewer",operation_type="query",result="ok",le="0.05"} 96
+graphql_operation_duration_seconds_bucket{operation_name="Viewer",operation_type="query",result="ok",le="+Inf"} 96
+graphql_operation_duration_seconds_bucket{operation_name="Viewer",operation_type="query",result="error",le="0.05"} 4
+graphql_operation_duration_seconds_bucket{operation_name="Viewer",operation_type="query",result="error",le="+Inf"} 4
+http_server_requests_total{route="/v1/projects",method="GET",status_code="200"} 45
+http_server_requests_total{route="/v1/projects",method="GET",status_code="404"} 3
+http_server_requests_total{route="/v1/projects",method="GET",status_code="503"} 2
+http_server_errors_total{route="/v1/projects",method="GET",status_code="404"} 3
+http_server_errors_total{route="/v1/projects",method="GET",status_code="503"} 2
+http_server_duration_seconds_bucket{route="/v1/projects",method="GET",status_code="200",le="0.1"} 45
+http_server_duration_seconds_bucket{route="/v1/projects",method="GET",status_code="200",le="+Inf"} 45
+http_server_duration_seconds_bucket{route="/v1/projects",method="GET",status_code="503",le="0.1"} 0
+http_server_duration_seconds_bucket{route="/v1/projects",method="GET",status_code="503",le="+Inf"} 5
+`;
+
+describe("the endpoint table for the gateways", () => {
+  it("shows GraphQL operations and REST routes as endpoints, with their own notion of errors and faults", () => {
+    const rows = endpointRows([
+      ...endpointCounters("graphql-gateway", parseExposition(EDGES)),
+      ...endpointCounters("audit", parseExposition(EXPOSITION)),
+    ]);
+    expect(rows.map((r) => `${r.process} ${r.endpoint}`)).toEqual([
+      "audit tessera.audit.v1.AuditService/ListAuditEvents",
+      "graphql-gateway GET /v1/projects",
+      "graphql-gateway graphql query Viewer",
+    ]);
+    // GraphQL: an operation with errors counts once (by result); faults are server-side codes only
+    expect(rows[2]).toMatchObject({ requests: 100, errorRate: 0.04, faultRate: 0.02 });
+    expect(rows[2]?.p95).toBeCloseTo(0.0475, 10);
+    // REST: errors are 4xx and 5xx, faults 5xx
+    expect(rows[1]).toMatchObject({ requests: 50, errorRate: 0.1, faultRate: 0.04 });
+    expect(rows[1]?.p50).toBeCloseTo(0.0556, 3);
+  });
+});
