@@ -1,4 +1,5 @@
 export { freshDatabase, type TestDatabase } from "./database.ts";
+export { as, eventually, failure, fieldsOf, rejection } from "./grpc.ts";
 export { type CapturedLogs, captureLogs } from "./logs.ts";
 export {
   type ApiKeySeed,

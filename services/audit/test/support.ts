@@ -2,8 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { type CallOptions, type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -23,10 +22,18 @@ import {
   eventSubject,
 } from "@tessera/platform/events";
 import { createLogger, type Logger } from "@tessera/platform/log";
-import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
 import type { EventEnvelope } from "@tessera/proto/tessera/common/v1/event_pb";
-import { captureLogs, migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "@tessera/test/harness";
+import {
+  as,
+  captureLogs,
+  eventually,
+  fieldsOf,
+  migrateServiceDatabase,
+  rejection,
+  type ServiceDatabase,
+  serviceDatabase,
+} from "@tessera/test/harness";
 import pg from "pg";
 import { inject } from "vitest";
 import { migrations } from "../migrations/index.ts";
@@ -189,50 +196,6 @@ export function tokens(issuer: TestIssuer) {
   };
 }
 
-/** Call options carrying a token, with a deadline. */
-export function as(token: string): CallOptions {
-  return { headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 };
-}
-
-/** The rejection of a call (fails the test if it succeeded). */
-export async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, and it succeeded");
-}
-
-/** The field paths an error names, from protovalidate violations or google.rpc.BadRequest. */
-export function fieldsOf(err: ConnectError): string[] {
-  const fromRules = err
-    .findDetails(ViolationsSchema)
-    .flatMap((v) => v.violations)
-    .map((v) => (v.field?.elements ?? []).map((e) => e.fieldName).join("."));
-  const fromDomain = err
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations)
-    .map((v) => v.field);
-  return [...fromRules, ...fromDomain];
-}
-
-/** Polls `fn` until it returns a value (bounded). */
-export async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`, { cause: last });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Waits until a tenant's log holds `count` records (superuser count). */
 export function recordsOf(env: AuditEnv, tenantId: string, count: number): Promise<number> {
   return eventually(async () => {
@@ -244,4 +207,4 @@ export function recordsOf(env: AuditEnv, tenantId: string, count: number): Promi
   }, `${count} audit records of ${tenantId}`);
 }
 
-export { Code };
+export { as, Code, eventually, fieldsOf, rejection };

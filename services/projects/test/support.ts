@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { type CallOptions, type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type CallOptions, type Client, Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -12,7 +11,6 @@ import { createDb } from "@tessera/platform/db";
 import { connectNats, ensureStreams, startOutboxRelay } from "@tessera/platform/events";
 import { createLogger } from "@tessera/platform/log";
 import type { RpcServer } from "@tessera/platform/rpc-server";
-import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { EventEnvelopeSchema } from "@tessera/proto/tessera/common/v1/event_pb";
 import {
   CommentEventSchema,
@@ -21,7 +19,15 @@ import {
   TaskEventSchema,
   TaskService,
 } from "@tessera/proto/tessera/projects/v1/projects_pb";
-import { captureLogs, migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "@tessera/test/harness";
+import {
+  as,
+  captureLogs,
+  failure,
+  fieldsOf,
+  migrateServiceDatabase,
+  type ServiceDatabase,
+  serviceDatabase,
+} from "@tessera/test/harness";
 import pg from "pg";
 import { inject } from "vitest";
 import { migrations } from "../migrations/index.ts";
@@ -125,11 +131,6 @@ export interface Caller {
   sub: string;
 }
 
-/** Call options carrying a token, with a deadline. */
-export function as(token: string): CallOptions {
-  return { headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 };
-}
-
 /** Mints callers of one tenant (a fresh tenant id unless given). */
 export function tenant(issuer: TestIssuer, tid: string = randomUUID()) {
   return {
@@ -141,34 +142,6 @@ export function tenant(issuer: TestIssuer, tid: string = randomUUID()) {
       return { opts: as(await issuer.mint({ aud: SERVICE, sub, kind: "api_key", tid, roles: [role], scopes })), sub };
     },
   };
-}
-
-/** The field paths an error names, from protovalidate violations or google.rpc.BadRequest. */
-export function fieldsOf(err: ConnectError): string[] {
-  const fromRules = err
-    .findDetails(ViolationsSchema)
-    .flatMap((v) => v.violations)
-    .map((v) =>
-      (v.field?.elements ?? [])
-        .map((e) => (e.subscript.case === "index" ? `${e.fieldName}[${e.subscript.value}]` : e.fieldName))
-        .join("."),
-    );
-  const fromDomain = err
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations)
-    .map((v) => v.field);
-  return [...fromRules, ...fromDomain];
-}
-
-/** The code, named fields and message of a call that must fail (the test fails if it succeeds). */
-export async function failure(call: Promise<unknown>): Promise<{ code: Code; fields: string[]; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, fields: fieldsOf(e), message: e.rawMessage };
-  }
-  throw new Error("expected the call to fail, and it succeeded");
 }
 
 let seq = 0;
@@ -253,4 +226,4 @@ export function collectEvents(nats: NatsConnection) {
   };
 }
 
-export { Code };
+export { as, Code, failure, fieldsOf };

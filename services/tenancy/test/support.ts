@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { type CallOptions, type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -11,7 +10,6 @@ import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing
 import { createDb, type Db } from "@tessera/platform/db";
 import { connectNats, ensureStreams, type OutboxRelay, startOutboxRelay } from "@tessera/platform/events";
 import { createLogger } from "@tessera/platform/log";
-import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { EventEnvelopeSchema } from "@tessera/proto/tessera/common/v1/event_pb";
 import {
   type CreateTenantRequest,
@@ -21,7 +19,17 @@ import {
   TenantService,
   Tier,
 } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
-import { captureLogs, migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "@tessera/test/harness";
+import {
+  as,
+  captureLogs,
+  eventually,
+  failure,
+  fieldsOf,
+  migrateServiceDatabase,
+  rejection,
+  type ServiceDatabase,
+  serviceDatabase,
+} from "@tessera/test/harness";
 import pg from "pg";
 import { inject } from "vitest";
 import { migrations } from "../migrations/index.ts";
@@ -134,44 +142,6 @@ export function tokens(issuer: TestIssuer) {
   };
 }
 
-/** Call options carrying a token, with a deadline. */
-export function as(token: string): CallOptions {
-  return { headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 };
-}
-
-/** The rejection of a call, as a ConnectError (fails the test if the call succeeded). */
-export async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, and it succeeded");
-}
-
-/** The field paths an error names, from protovalidate violations or google.rpc.BadRequest. */
-export function fieldsOf(err: ConnectError): string[] {
-  const fromRules = err
-    .findDetails(ViolationsSchema)
-    .flatMap((v) => v.violations)
-    .map((v) =>
-      (v.field?.elements ?? [])
-        .map((e) => (e.subscript.case === "index" ? `${e.fieldName}[${e.subscript.value}]` : e.fieldName))
-        .join("."),
-    );
-  const fromDomain = err
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations)
-    .map((v) => v.field);
-  return [...fromRules, ...fromDomain];
-}
-
-/** Asserts helper: the code and the named field of a rejected call. */
-export async function failure(call: Promise<unknown>): Promise<{ code: Code; fields: string[]; message: string }> {
-  const err = await rejection(call);
-  return { code: err.code, fields: fieldsOf(err), message: err.rawMessage };
-}
-
 let seq = 0;
 /** A valid CreateTenant request with unique slug and request id. */
 export function newTenant(overrides: Partial<Omit<CreateTenantRequest, "$typeName">> = {}) {
@@ -231,26 +201,10 @@ export function collectTenantEvents(nats: NatsConnection) {
   };
 }
 
-/** Polls `fn` until it returns a value (bounded); for background progress like a saga. */
-export async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not happen in ${timeoutMs} ms`, { cause: last });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Shorthand for a tenant's id from a response. */
 export function idOf(res: { tenant?: Tenant | undefined }): string {
   if (!res.tenant) throw new Error("response has no tenant");
   return res.tenant.id;
 }
 
-export { Code };
+export { as, Code, eventually, failure, fieldsOf, rejection };
