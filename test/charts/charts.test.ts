@@ -610,29 +610,50 @@ describe("charts: policies over every rendered object", () => {
         labels: Record<string, string>;
       }>;
       const alerts = new Set(rules.map((x) => x.alert));
-      expect(alerts).toContain("TesseraRpcLatencyP95AboveSLO");
-      expect(alerts).toContain("TesseraRpcErrorRateWarning");
-      expect(alerts).toContain("TesseraRpcErrorRateCritical");
-      const p95 = rules.filter((x) => x.alert === "TesseraRpcLatencyP95AboveSLO");
+      expect(alerts).toContain("TesseraEndpointLatencyAboveSLO");
+      expect(alerts).toContain("TesseraEndpointErrorRateHigh");
+      expect(alerts).toContain("TesseraEndpointErrorRateCritical");
+      const p95 = rules.filter((x) => x.alert.endsWith("LatencyAboveSLO"));
+      expect(p95.every((x) => x.expr.includes("histogram_quantile(0.95"))).toBe(true);
       expect(
-        p95.every((x) => x.expr.includes("histogram_quantile(0.95") && x.expr.includes("rpc_server_duration_bucket")),
+        rules
+          .filter((x) => x.alert === "TesseraEndpointLatencyAboveSLO")
+          .every((x) => x.expr.includes("rpc_server_duration_bucket")),
       ).toBe(true);
-      expect(rules.find((x) => x.alert === "TesseraRpcErrorRateWarning")?.expr).toMatch(
-        /rpc_server_errors_total[\s\S]*\[5m\][\s\S]*rpc_server_requests_total[\s\S]*> 0\.01/,
+      // server-side faults only, over the window, on endpoints with enough traffic
+      expect(rules.find((x) => x.alert === "TesseraEndpointErrorRateHigh")?.expr).toMatch(
+        /rpc_server_errors_total\{[^}]*rpc_response_status_code=~"UNKNOWN\|DEADLINE_EXCEEDED\|UNIMPLEMENTED\|INTERNAL\|UNAVAILABLE\|DATA_LOSS"\}\[5m\][\s\S]*rpc_server_requests_total[\s\S]*> 0\.01\s+and on[\s\S]*> 0\.05\s*$/,
       );
-      expect(rules.find((x) => x.alert === "TesseraRpcErrorRateCritical")?.expr).toMatch(/> 0\.05\s*$/);
+      expect(rules.find((x) => x.alert === "TesseraEndpointErrorRateCritical")?.expr).toMatch(/\) > 0\.05\s+and on/);
       for (const d of deployments)
         expect(
           p95.some((x) => x.expr.includes(`job="${d.metadata.name}"`)),
           `${chart}: P95 alert of ${d.metadata.name}`,
         ).toBe(true);
       if (chart === "tessera-platform") {
-        expect(alerts).toContain("TesseraNatsConsumerLag");
-        expect(alerts).toContain("TesseraNatsDeadLettersGrowing");
+        for (const name of [
+          "TesseraGraphQLOperationLatencyAboveSLO",
+          "TesseraGraphQLOperationErrorRateHigh",
+          "TesseraGraphQLOperationErrorRateCritical",
+          "TesseraRestRouteLatencyAboveSLO",
+          "TesseraRestRouteErrorRateHigh",
+          "TesseraRestRouteErrorRateCritical",
+          "TesseraConsumerLagHigh",
+          "TesseraConsumerStalled",
+          "TesseraDeadLettersGrowing",
+        ])
+          expect(alerts).toContain(name);
         // per-endpoint SLO from values: its own rule, and excluded from the component's default rule
         const create = p95.find((x) => x.expr.includes('rpc_method="CreateTenant"') && x.expr.includes("> 2"));
         expect(create).toBeDefined();
         expect(p95.some((x) => x.expr.includes("unless on (rpc_service, rpc_method)"))).toBe(true);
+        // per-route SLO of the REST edge, and the GraphQL gateway's own default
+        expect(p95.some((x) => x.expr.includes('route="/v1/audit-events/export"') && /> 5\s*$/.test(x.expr))).toBe(
+          true,
+        );
+        expect(
+          p95.some((x) => x.expr.includes("graphql_operation_duration_seconds_bucket") && /> 1\s*$/.test(x.expr)),
+        ).toBe(true);
       }
     }
     for (const r of rendered.filter((x) => x.name !== "monitoring"))
