@@ -29,8 +29,6 @@ export interface ScanResult {
   lines: number;
   /** Number of registered secrets checked for. */
   secrets: number;
-  /** Request lines in streams without telemetry (in-process tests), which cannot carry a trace id. */
-  untracedStreamRequestLines: number;
   findings: Finding[];
 }
 
@@ -52,14 +50,6 @@ function isRequestLine(record: Record<string, unknown>): boolean {
   return typeof record.request_id === "string" && record.request_id.length > 0;
 }
 
-/**
- * Whether a log stream comes from a process with telemetry on: some line of it carries a trace id.
- * Every process started by runService initialises telemetry; a stream with no trace id at all is a
- * test that built a server in-process without it (no tracer exists there to give lines a trace).
- */
-export function isTracedStream(lines: readonly string[]): boolean {
-  return lines.some((line) => line.includes('"trace_id":"'));
-}
 const EXCERPT_LENGTH = 200;
 
 /** The JSON-escaped form a secret takes inside a log line, when it differs from the raw value. */
@@ -73,7 +63,7 @@ function bearerTokens(text: string): string[] {
 }
 
 /** Rules on the fields of a parsed line: service, tenant_id (a UUID or the platform marker), and a trace on request lines. */
-function checkFields(record: Record<string, unknown>, found: LineFinding[], traced: boolean): void {
+function checkFields(record: Record<string, unknown>, found: LineFinding[]): void {
   for (const field of ["service", "tenant_id"]) {
     const value = record[field];
     if (typeof value !== "string" || value.length === 0)
@@ -87,7 +77,7 @@ function checkFields(record: Record<string, unknown>, found: LineFinding[], trac
     });
   }
   const traceId = record.trace_id;
-  if (traced && isRequestLine(record) && !(typeof traceId === "string" && TRACE_ID.test(traceId))) {
+  if (isRequestLine(record) && !(typeof traceId === "string" && TRACE_ID.test(traceId))) {
     found.push({ rule: "untraced-request", message: "a request line (request_id) without a trace_id" });
   }
 }
@@ -97,7 +87,7 @@ function checkFields(record: Record<string, unknown>, found: LineFinding[], trac
  * platform marker), a `trace_id` on every request line (one with `request_id`), and no
  * credential in it.
  */
-export function scanLine(text: string, secrets: readonly string[], traced = true): LineFinding[] {
+export function scanLine(text: string, secrets: readonly string[]): LineFinding[] {
   const found: LineFinding[] = [];
   let parsed: unknown;
   try {
@@ -110,7 +100,7 @@ export function scanLine(text: string, secrets: readonly string[], traced = true
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       found.push({ rule: "not-json", message: "line is JSON but not an object" });
     } else {
-      checkFields(parsed as Record<string, unknown>, found, traced);
+      checkFields(parsed as Record<string, unknown>, found);
     }
   }
   if (text.match(JWT)) found.push({ rule: "jwt", message: "a JWT-looking string (eyJ….….…) is logged" });
@@ -164,29 +154,26 @@ export function scanRunDir(runDir: string): ScanResult {
   const files = listFiles(join(runDir, "logs"), ".ndjson");
   const findings: Finding[] = [];
   let lines = 0;
-  let untracedStreamRequestLines = 0;
   for (const file of files) {
     const content = readFileSync(file, "utf8");
     const rows = content.split("\n");
     // A trailing newline ends the last line; it does not start an empty one.
     if (rows.at(-1) === "") rows.pop();
-    const traced = isTracedStream(rows);
-    if (!traced) untracedStreamRequestLines += rows.filter((r) => r.includes('"request_id":"')).length;
     rows.forEach((text, index) => {
       lines++;
-      for (const f of scanLine(text, secrets, traced)) {
+      for (const f of scanLine(text, secrets)) {
         findings.push({ file, line: index + 1, ...f, excerpt: maskLine(text, secrets) });
       }
     });
   }
-  return { files: files.length, lines, secrets: secrets.length, untracedStreamRequestLines, findings };
+  return { files: files.length, lines, secrets: secrets.length, findings };
 }
 
 /** A human report of a scan: a one-line verdict, then up to `limit` findings. */
 export function formatScan(result: ScanResult, limit = 50): string {
   const head =
     `log scan: ${result.lines} lines in ${result.files} files, ${result.secrets} registered secrets, ` +
-    `${result.findings.length} findings (${result.untracedStreamRequestLines} request lines of in-process tests without telemetry not checked for trace_id)`;
+    `${result.findings.length} findings`;
   const shown = result.findings
     .slice(0, limit)
     .map((f) => `  ${f.file}:${f.line} [${f.rule}] ${f.message}\n    ${f.excerpt}`);

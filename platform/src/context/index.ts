@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 
 /** Who is calling: a user, an API key or a service, as the verified internal token says. */
 export interface Principal {
@@ -20,6 +20,12 @@ export interface RequestContext {
   readonly principal: Principal | undefined;
   /** The raw internal token, kept only to propagate it on outgoing calls; never logged. */
   readonly token: string | undefined;
+  /**
+   * W3C trace id of the work: from the caller's `traceparent` when it sent one, else new. Logs use
+   * the active OpenTelemetry span's trace id when there is one and this otherwise, so every request
+   * line is correlatable even in a process without a tracer.
+   */
+  readonly traceId: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -36,11 +42,25 @@ export function requireTenantId(): string {
   return tenantId;
 }
 
+/** A random W3C trace id (16 bytes, hex). */
+export function newTraceId(): string {
+  return randomBytes(16).toString("hex");
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The trace id of a W3C `traceparent` header, or undefined when it is absent or malformed. */
+export function traceIdFromTraceparent(header: string | null | undefined): string | undefined {
+  const id = header ? TRACEPARENT.exec(header.trim())?.[1] : undefined;
+  return id && id !== "0".repeat(32) ? id : undefined;
+}
+
 /** Runs fn inside the given context (fields not given are inherited from the current one). */
 export function runWithContext<T>(ctx: Partial<RequestContext>, fn: () => T): T {
   const parent = storage.getStore();
   const merged: RequestContext = {
     requestId: ctx.requestId ?? parent?.requestId ?? randomUUID(),
+    traceId: ctx.traceId ?? parent?.traceId ?? newTraceId(),
     tenantId: "tenantId" in ctx ? ctx.tenantId : parent?.tenantId,
     principal: "principal" in ctx ? ctx.principal : parent?.principal,
     token: "token" in ctx ? ctx.token : parent?.token,

@@ -16,7 +16,7 @@ import {
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { EventEnvelope } from "@tessera/proto/tessera/common/v1/event_pb";
-import { runAsTenant, runWithContext } from "../context/index.ts";
+import { newTraceId, runAsTenant, runWithContext, traceIdFromTraceparent } from "../context/index.ts";
 import { type Logger, rootLogger } from "../log/index.ts";
 import { extractTraceContext, type TraceCarrier } from "../telemetry/propagation.ts";
 import { publishDeadLetter } from "./dead-letter.ts";
@@ -182,12 +182,14 @@ export function startConsumer(options: ConsumerOptions): RunningConsumer {
     if (!decoded.ok) return deadLetter(msg, `malformed event: ${decoded.reason}`);
     const envelope = decoded.envelope;
     // everything about a valid event, logs included, runs as its tenant and in the producer's trace
-    return runWithContext({ requestId: envelope.id }, () =>
-      runAsTenant(
-        envelope.tenantId,
-        () => context.with(extractTraceContext(traceCarrier(msg, envelope)), () => handleEvent(envelope, msg)),
-        `consumer:${durable}`,
-      ),
+    return runWithContext(
+      { requestId: envelope.id, traceId: traceIdFromTraceparent(envelope.traceContext?.traceparent) ?? newTraceId() },
+      () =>
+        runAsTenant(
+          envelope.tenantId,
+          () => context.with(extractTraceContext(traceCarrier(msg, envelope)), () => handleEvent(envelope, msg)),
+          `consumer:${durable}`,
+        ),
     );
   }
 

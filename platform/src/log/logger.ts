@@ -47,7 +47,7 @@ export function createLogger(options: LoggerOptions): Logger {
         return {
           tenant_id: ctx?.tenantId ?? PLATFORM_TENANT,
           request_id: ctx?.requestId,
-          trace_id: span?.traceId,
+          trace_id: span?.traceId ?? ctx?.traceId,
           span_id: span?.spanId,
         };
       },

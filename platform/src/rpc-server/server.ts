@@ -4,7 +4,7 @@ import { type AddressInfo, Server } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createValidateInterceptor } from "@connectrpc/validate";
-import { runWithContext } from "../context/index.ts";
+import { newTraceId, runWithContext, traceIdFromTraceparent } from "../context/index.ts";
 import { errorInterceptor } from "../errors/index.ts";
 import { type Logger, rootLogger } from "../log/index.ts";
 import { ConnectionTracker } from "./connections.ts";
@@ -118,7 +118,11 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     if (!req.url.startsWith(HEALTH_PATH_PREFIX)) res.once("close", connections.begin());
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
-    runWithContext({ requestId, tenantId: undefined, principal: undefined, token: undefined }, () => handler(req, res));
+    const traceparent = req.headers.traceparent;
+    const traceId = traceIdFromTraceparent(Array.isArray(traceparent) ? traceparent[0] : traceparent) ?? newTraceId();
+    runWithContext({ requestId, traceId, tenantId: undefined, principal: undefined, token: undefined }, () =>
+      handler(req, res),
+    );
   });
   server.on("sessionError", (err) => log.debug({ err }, "http/2 session error"));
 

@@ -1,4 +1,10 @@
-import { currentContext, requireTenantId, runAsTenant, runWithContext } from "@tessera/platform/context";
+import {
+  currentContext,
+  requireTenantId,
+  runAsTenant,
+  runWithContext,
+  traceIdFromTraceparent,
+} from "@tessera/platform/context";
 import { describe, expect, it } from "vitest";
 
 const A = "5d1e6f3a-0b2c-4d3e-9f4a-5b6c7d8e9f0a";
@@ -45,5 +51,18 @@ describe("request context", () => {
         expect(ctx?.token).toBeUndefined();
       });
     });
+  });
+
+  it("gives every unit of work a trace id: the caller's from traceparent, else a new one, inherited inside", () => {
+    const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    expect(traceIdFromTraceparent(incoming)).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    for (const bad of [undefined, "", "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"])
+      expect(traceIdFromTraceparent(bad)).toBeUndefined();
+    runWithContext({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736" }, () => {
+      runAsTenant(A, () => expect(currentContext()?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736"));
+    });
+    const fresh = runWithContext({}, () => currentContext()?.traceId);
+    expect(fresh).toMatch(/^[0-9a-f]{32}$/);
+    expect(runWithContext({}, () => currentContext()?.traceId)).not.toBe(fresh);
   });
 });
