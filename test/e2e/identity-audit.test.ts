@@ -225,7 +225,11 @@ it("records each security-relevant identity action exactly once, with tenant, ac
     outcome: Outcome.FAILURE,
     sourceIp: CLIENT.ip,
   });
-  expect(one("user.locked_out")).toMatchObject({ target: { type: "user", id: memberId }, sourceIp: CLIENT.ip });
+  expect(one("user.locked_out")).toMatchObject({
+    target: { type: "user", id: memberId },
+    outcome: Outcome.DENIED,
+    sourceIp: CLIENT.ip,
+  });
   expect(one("api_key.created")).toMatchObject({
     actor: { kind: ActorKind.USER, id: ownerId },
     target: { type: "api_key", id: keyId },
@@ -236,7 +240,11 @@ it("records each security-relevant identity action exactly once, with tenant, ac
     actor: { kind: ActorKind.USER, id: ownerId },
     target: { type: "membership", id: memberId },
   });
-  expect(one("refresh_token.reuse_detected")).toMatchObject({ target: { type: "refresh_token" }, sourceIp: CLIENT.ip });
+  expect(one("refresh_token.reuse_detected")).toMatchObject({
+    target: { type: "refresh_token" },
+    outcome: Outcome.DENIED,
+    sourceIp: CLIENT.ip,
+  });
   expect((await auditor.verifyChain({}, ownerAudit)).ok).toBe(true);
 
   // the platform admin's own login is a platform event: in the platform tenant's log, which only platform admins read

@@ -35,6 +35,8 @@ export function loginSucceeded(em: TxEntityManager, userId: string, client: Clie
     type: "user.login_succeeded",
     aggregateId: userId,
     actor: userActor(userId),
+    outcome: "success",
+    origin: { clientIp: client.ip, userAgent: client.userAgent },
     schema: LoginEventSchema,
     payload: create(LoginEventSchema, { userId, clientIp: client.ip, userAgent: client.userAgent }),
   });
@@ -49,6 +51,8 @@ export function loginFailed(
   return enqueueEvent(em, {
     type: "user.login_failed",
     aggregateId: fields.userId ?? client.ip,
+    outcome: "failure",
+    origin: { clientIp: client.ip, userAgent: client.userAgent },
     schema: LoginEventSchema,
     payload: create(LoginEventSchema, {
       userId: fields.userId ?? "",
@@ -71,6 +75,8 @@ export function lockedOut(
   return enqueueEvent(em, {
     type: "user.locked_out",
     aggregateId: userId,
+    outcome: "denied",
+    origin: { clientIp: client.ip, userAgent: client.userAgent },
     schema: LoginEventSchema,
     payload: create(LoginEventSchema, {
       userId,
@@ -88,6 +94,8 @@ export function refreshReuseDetected(em: TxEntityManager, userId: string, family
   return enqueueEvent(em, {
     type: "refresh_token.reuse_detected",
     aggregateId: familyId,
+    outcome: "denied",
+    origin: { clientIp: client.ip, userAgent: client.userAgent },
     schema: RefreshTokenReuseEventSchema,
     payload: create(RefreshTokenReuseEventSchema, {
       userId,
