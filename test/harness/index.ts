@@ -13,4 +13,5 @@ export {
 } from "./platform.ts";
 export { registerSecret } from "./secrets.ts";
 export { migrateServiceDatabase, type ServiceDatabase, serviceDatabase } from "./service-database.ts";
+export { type ServiceTestEnv, serviceTestEnv } from "./service-env.ts";
 export { type RunningMain, type RunningService, runMain, startMain, stopMain } from "./service-process.ts";

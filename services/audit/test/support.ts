@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type RunningNats, startNats } from "@tessera/dev/infra";
 import { createTokenVerifier } from "@tessera/platform/auth";
-import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing";
+import type { TestIssuer } from "@tessera/platform/auth/testing";
 import { runWithContext } from "@tessera/platform/context";
 import { createDb, type Db } from "@tessera/platform/db";
 import {
@@ -29,66 +29,36 @@ import {
   captureLogs,
   eventually,
   fieldsOf,
-  migrateServiceDatabase,
   rejection,
-  type ServiceDatabase,
-  serviceDatabase,
+  type ServiceTestEnv,
+  serviceTestEnv,
 } from "@tessera/test/harness";
-import pg from "pg";
 import { inject } from "vitest";
 import { migrations } from "../migrations/index.ts";
 import { configSchema } from "../src/config.ts";
 import { type Audit, build, SERVICE } from "../src/server.ts";
 
 /** A migrated audit database, a dedicated nats-server and a token issuer. */
-export interface AuditEnv {
-  db: ServiceDatabase;
+export interface AuditEnv extends Omit<ServiceTestEnv, "query"> {
   nats: RunningNats;
-  issuer: TestIssuer;
-  /** Runs SQL as the superuser (bypasses RLS). */
-  admin<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
   /** Runs SQL as the given role's URL, in a transaction set to `tenantId` when given. */
-  as<R extends pg.QueryResultRow>(url: string, sql: string, params?: unknown[], tenantId?: string): Promise<R[]>;
-  close(): Promise<void>;
+  as: ServiceTestEnv["query"];
 }
 
 /** A fresh audit database (migrated in this process) with its own NATS and issuer. */
 export async function auditEnv(prefix = "audit"): Promise<AuditEnv> {
-  const db = await serviceDatabase(prefix);
-  await migrateServiceDatabase(db, [], migrations);
+  const env = await serviceTestEnv({ prefix, entities: [], migrations });
   const nats = await startNats({
     storeDir: join(inject("runDir"), `nats-${prefix}-${randomBytes(4).toString("hex")}`),
   });
-  const issuer = await startTestIssuer();
-  const as = async <R extends pg.QueryResultRow>(
-    url: string,
-    sql: string,
-    params: unknown[] = [],
-    tenantId?: string,
-  ) => {
-    const client = new pg.Client({ connectionString: url, statement_timeout: 10_000, connectionTimeoutMillis: 10_000 });
-    await client.connect();
-    try {
-      if (!tenantId) return (await client.query<R>(sql, params)).rows;
-      await client.query("begin");
-      await client.query("select set_config('app.tenant_id', $1, true)", [tenantId]);
-      const rows = (await client.query<R>(sql, params)).rows;
-      await client.query("commit");
-      return rows;
-    } finally {
-      await client.end();
-    }
-  };
   return {
-    db,
+    ...env,
     nats,
-    issuer,
-    as,
-    admin: (sql, params) => as(db.adminUrl, sql, params),
+    as: env.query,
+    vars: (extra = {}) => env.vars({ NATS_URL: nats.url, ...extra }),
     async close() {
-      await issuer.stop();
       await nats.stop();
-      await db.drop();
+      await env.close();
     },
   };
 }

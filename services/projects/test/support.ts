@@ -6,7 +6,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createTokenVerifier } from "@tessera/platform/auth";
-import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing";
+import type { TestIssuer } from "@tessera/platform/auth/testing";
 import { createDb } from "@tessera/platform/db";
 import { connectNats, ensureStreams, startOutboxRelay } from "@tessera/platform/events";
 import { createLogger } from "@tessera/platform/log";
@@ -19,67 +19,24 @@ import {
   TaskEventSchema,
   TaskService,
 } from "@tessera/proto/tessera/projects/v1/projects_pb";
-import {
-  as,
-  captureLogs,
-  failure,
-  fieldsOf,
-  migrateServiceDatabase,
-  type ServiceDatabase,
-  serviceDatabase,
-} from "@tessera/test/harness";
-import pg from "pg";
+import { as, captureLogs, failure, fieldsOf, type ServiceTestEnv, serviceTestEnv } from "@tessera/test/harness";
 import { inject } from "vitest";
 import { migrations } from "../migrations/index.ts";
 import { configSchema } from "../src/config.ts";
 import { entities } from "../src/domain/entities.ts";
 import { build, SERVICE } from "../src/server.ts";
 
-/** A migrated projects database and a token issuer. */
-export interface ProjectsEnv {
-  db: ServiceDatabase;
-  issuer: TestIssuer;
-  /** Runs SQL as the superuser (bypasses RLS), for assertions only. */
-  admin<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
-  close(): Promise<void>;
+/** A migrated database and a token issuer (see serviceTestEnv). */
+export type ProjectsEnv = ServiceTestEnv;
+
+/** A fresh database (migrated in this process unless `migrate` is false) and a test issuer. */
+export function projectsEnv(prefix: string, { migrate = true } = {}): Promise<ProjectsEnv> {
+  return serviceTestEnv({ prefix, entities, migrations, migrate });
 }
 
-/** A fresh projects database (migrated in this process unless `migrate` is false) and a test issuer. */
-export async function projectsEnv(prefix: string, { migrate = true } = {}): Promise<ProjectsEnv> {
-  const db = await serviceDatabase(prefix);
-  if (migrate) await migrateServiceDatabase(db, entities, migrations);
-  const issuer = await startTestIssuer();
-  return {
-    db,
-    issuer,
-    async admin(sql, params = []) {
-      const client = new pg.Client({ connectionString: db.adminUrl, statement_timeout: 10_000 });
-      await client.connect();
-      try {
-        return (await client.query(sql, params)).rows;
-      } finally {
-        await client.end();
-      }
-    },
-    async close() {
-      await issuer.stop();
-      await db.drop();
-    },
-  };
-}
-
-/** The environment projects needs, for configSchema or a child process. */
+/** The environment the service needs, for configSchema or a child process. */
 export function serviceVars(env: ProjectsEnv, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PORT: "0",
-    METRICS_PORT: "0",
-    AUTH_JWKS_URL: env.issuer.jwksUrl,
-    AUTH_ISSUER: env.issuer.issuer,
-    DATABASE_URL: env.db.appUrl,
-    OUTBOX_RELAY_DATABASE_URL: env.db.ownerUrl,
-    NATS_URL: inject("natsUrl"),
-    ...extra,
-  };
+  return env.vars(extra);
 }
 
 /** projects running in this process (build + listen) with the outbox relay, on real PostgreSQL and NATS. */

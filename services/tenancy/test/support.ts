@@ -6,7 +6,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createTokenVerifier } from "@tessera/platform/auth";
-import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing";
+import type { TestIssuer } from "@tessera/platform/auth/testing";
 import { createDb, type Db } from "@tessera/platform/db";
 import { connectNats, ensureStreams, type OutboxRelay, startOutboxRelay } from "@tessera/platform/events";
 import { createLogger } from "@tessera/platform/log";
@@ -25,12 +25,10 @@ import {
   eventually,
   failure,
   fieldsOf,
-  migrateServiceDatabase,
   rejection,
-  type ServiceDatabase,
-  serviceDatabase,
+  type ServiceTestEnv,
+  serviceTestEnv,
 } from "@tessera/test/harness";
-import pg from "pg";
 import { inject } from "vitest";
 import { migrations } from "../migrations/index.ts";
 import { configSchema } from "../src/config.ts";
@@ -38,51 +36,17 @@ import { entities } from "../src/domain/entities.ts";
 import type { Drivers } from "../src/domain/saga/drivers.ts";
 import { build, SERVICE, type Tenancy } from "../src/server.ts";
 
-/** A migrated tenancy database and a token issuer, shared by in-process and process tests. */
-export interface TenancyEnv {
-  db: ServiceDatabase;
-  issuer: TestIssuer;
-  /** Runs SQL as the superuser (bypasses RLS), for assertions and for staging a crashed process's leftovers. */
-  admin<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
-  close(): Promise<void>;
+/** A migrated database and a token issuer (see serviceTestEnv). */
+export type TenancyEnv = ServiceTestEnv;
+
+/** A fresh database (migrated in this process unless `migrate` is false) and a test issuer. */
+export function tenancyEnv(prefix = "tenancy", { migrate = true } = {}): Promise<TenancyEnv> {
+  return serviceTestEnv({ prefix, entities, migrations, migrate });
 }
 
-/** A fresh tenancy database (migrated in this process unless `migrate` is false) and a test issuer. */
-export async function tenancyEnv(prefix = "tenancy", { migrate = true } = {}): Promise<TenancyEnv> {
-  const db = await serviceDatabase(prefix);
-  if (migrate) await migrateServiceDatabase(db, entities, migrations);
-  const issuer = await startTestIssuer();
-  return {
-    db,
-    issuer,
-    async admin(sql, params = []) {
-      const client = new pg.Client({ connectionString: db.adminUrl, statement_timeout: 10_000 });
-      await client.connect();
-      try {
-        return (await client.query(sql, params)).rows;
-      } finally {
-        await client.end();
-      }
-    },
-    async close() {
-      await issuer.stop();
-      await db.drop();
-    },
-  };
-}
-
-/** The environment tenancy needs, for configSchema or a child process. */
+/** The environment the service needs, for configSchema or a child process. */
 export function serviceVars(env: TenancyEnv, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PORT: "0",
-    METRICS_PORT: "0",
-    AUTH_JWKS_URL: env.issuer.jwksUrl,
-    AUTH_ISSUER: env.issuer.issuer,
-    DATABASE_URL: env.db.appUrl,
-    OUTBOX_RELAY_DATABASE_URL: env.db.ownerUrl,
-    NATS_URL: inject("natsUrl"),
-    ...extra,
-  };
+  return env.vars(extra);
 }
 
 /** tenancy running in this process (build + listen), with the outbox relay, against real PostgreSQL and NATS. */
