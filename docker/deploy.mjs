@@ -7,12 +7,15 @@
  * 2. Moves the workspace packages (@tessera/platform, @tessera/proto, ...) out of node_modules into
  *    `<out-dir>/lib/`, leaving symlinks behind: Node strips TypeScript types everywhere except under
  *    node_modules, and these packages ship `.ts` sources (no build step).
- * 3. Drops what a running process never reads: tests, the lockfile copy.
+ * 3. Puts the repository's operator configuration (`config/`, e.g. the plan catalogue
+ *    config/plans.yaml) next to the platform package, where the kit looks for it, as in the
+ *    repository (`<platform>/../config/`): `<out-dir>/lib/@tessera/config/`.
+ * 4. Drops what a running process never reads: tests, the lockfile copy.
  *
  * The Dockerfiles run exactly this; test/charts/images.test.ts runs it too and starts the result.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const [pkg, outArg, ...extra] = process.argv.slice(2);
@@ -60,6 +63,13 @@ for (const entry of existsSync(store) ? readdirSync(store) : []) {
     symlinkSync(relative(dirname(from), to), from);
     moved.push(name);
   }
+}
+
+// the kit reads config/plans.yaml from `<platform package>/../config` unless TESSERA_PLANS_FILE says otherwise
+const platformDir = join(out, "lib", "@tessera", "platform");
+if (existsSync(platformDir)) {
+  const config = new URL("../config", import.meta.url);
+  cpSync(config, join(dirname(platformDir), "config"), { recursive: true, dereference: true });
 }
 
 /** Removes test folders and test files below dir (not following symlinks). */

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { PLAN_IDS, PLANS } from "@tessera/platform/plans";
+import { getPlan, PLANS, UNLIMITED } from "@tessera/platform/plans";
 import { afterAll, beforeAll, describe, expect, it as vitestIt } from "vitest";
 import {
   APP_CHARTS,
@@ -21,6 +21,7 @@ import {
   runOk,
   template,
   tools,
+  type ValueSet,
   valueSets,
 } from "./support.ts";
 
@@ -312,18 +313,93 @@ describe("charts: structure", () => {
     expect(a).toEqual(b);
   });
 
-  it("has a quota for every plan of the catalogue, its storage the plan's storage quota", async () => {
-    const file = join(chartsDir, "tessera-tenant/values.yaml");
-    const values = (await parseYamlFiles([file]))[file]?.[0] as {
-      plans: Record<string, { quota: Record<string, string> }>;
-    };
-    expect(Object.keys(values.plans).sort()).toEqual([...PLAN_IDS].sort());
+  it("reads the plan catalogue through a link to config/plans.yaml, never a copy of its own", () => {
+    const link = join(chartsDir, "tessera-tenant/files/plans.yaml");
+    expect(lstatSync(link).isSymbolicLink(), `${link} must be a symbolic link`).toBe(true);
+    expect(realpathSync(link)).toBe(realpathSync(join(repoRoot, "config/plans.yaml")));
+    const values = readFileSync(join(chartsDir, "tessera-tenant/values.yaml"), "utf8");
+    expect(values, "no plans: block in values.yaml").not.toMatch(/^plans:/m);
+  });
+
+  it("sizes a tenant from its plan in the catalogue: quota (storage = the storage quota), limits, replicas and HPA bounds", async () => {
+    const silo = valueSets(dir).find((s) => s.chart === "tessera-tenant" && s.name === "silo");
+    if (!silo) throw new Error("no tessera-tenant/ci/silo-values.yaml");
     for (const plan of PLANS) {
-      const storage = values.plans[plan.id]?.quota["requests.storage"];
-      expect(storage, plan.id).toBe(`${plan.quotas.storageBytes / 1024 ** 3}Gi`);
+      const objects = await renderObjects(silo, ["--set", `tenant.plan=${plan.id}`]);
+      const { kubernetes: k, quotas } = plan;
+      const storage =
+        quotas.storageBytes === UNLIMITED
+          ? {}
+          : {
+              "requests.storage":
+                quotas.storageBytes % 1024 ** 3 === 0
+                  ? `${quotas.storageBytes / 1024 ** 3}Gi`
+                  : `${quotas.storageBytes}`,
+            };
+      expect(objects.find((o) => o.kind === "ResourceQuota")?.spec.hard, plan.id).toEqual({
+        ...k.resourceQuota,
+        ...storage,
+      });
+      expect(objects.find((o) => o.kind === "LimitRange")?.spec.limits[0]).toEqual({
+        type: "Container",
+        ...k.limitRange,
+      });
+      const hpa = objects.find((o) => o.kind === "HorizontalPodAutoscaler");
+      expect([hpa?.spec.minReplicas, hpa?.spec.maxReplicas], plan.id).toEqual([
+        k.autoscaling.minReplicas,
+        k.autoscaling.maxReplicas,
+      ]);
+      const fixed = await renderObjects(silo, [
+        "--set",
+        `tenant.plan=${plan.id}`,
+        "--set",
+        "projects.autoscaling.enabled=false",
+      ]);
+      expect(fixed.find((o) => o.kind === "Deployment")?.spec.replicas, plan.id).toBe(k.replicas);
     }
+    const unknown = await run(tools.helm, [
+      "template",
+      "t",
+      join(dir, "tessera-tenant"),
+      ...silo.files.flatMap((f) => ["--values", f]),
+      "--set",
+      "tenant.plan=platinum",
+    ]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('tenant.plan "platinum" is not a plan of config/plans.yaml');
+  });
+
+  it("follows a change of the catalogue file: a value changed in a copy changes the rendered quota", async () => {
+    const silo = valueSets(dir).find((s) => s.chart === "tessera-tenant" && s.name === "silo");
+    if (!silo) throw new Error("no tessera-tenant/ci/silo-values.yaml");
+    const copy = join(dirname(dir), "changed-catalogue");
+    cpSync(dir, copy, { recursive: true });
+    const file = join(copy, "tessera-tenant/files/plans.yaml");
+    const text = readFileSync(join(repoRoot, "config/plans.yaml"), "utf8");
+    const team = getPlan("team");
+    const changed = text
+      .replace(`storageBytes: ${team.quotas.storageBytes}`, "storageBytes: 7516192768")
+      .replace(/(- id: team[\s\S]*?pods: )"\d+"/, '$1"7"');
+    expect(changed).not.toBe(text);
+    rmSync(file);
+    writeFileSync(file, changed);
+    const objects = await renderObjects(silo, ["--set", "tenant.plan=team"], copy);
+    const hard = objects.find((o) => o.kind === "ResourceQuota")?.spec.hard;
+    expect(hard?.pods).toBe("7");
+    expect(hard?.["requests.storage"]).toBe("7Gi");
+    const original = await renderObjects(silo, ["--set", "tenant.plan=team"]);
+    expect(original.find((o) => o.kind === "ResourceQuota")?.spec.hard.pods).toBe(team.kubernetes.resourceQuota.pods);
   });
 });
+
+let renders = 0;
+/** Renders one value set (of the prepared charts, or of `charts`) with extra flags, as objects. */
+async function renderObjects(set: ValueSet, extra: string[], charts: string = dir): Promise<K8sObject[]> {
+  renders += 1;
+  const file = join(dirname(dir), `extra-render-${renders}.yaml`);
+  writeFileSync(file, await template(charts, set, extra));
+  return ((await parseYamlFiles([file]))[file] ?? []) as K8sObject[];
+}
 
 describe("charts: policies over every rendered object", () => {
   it("labels every object (and pod template) with app.kubernetes.io/*, tessera.io/tenant and tessera.io/tier", () => {

@@ -400,7 +400,15 @@ describe("chart ↔ code contract", () => {
             else if (e.name === "HOST" || e.name === "METRICS_HOST") env[e.name] = "127.0.0.1";
             else if (e.name === "AUTH_JWKS_URL") env[e.name] = issuer.jwksUrl;
             else if (e.name === "AUTH_ISSUER") env[e.name] = issuer.issuer;
-            else if (container.ports?.some((p) => String(p.containerPort) === e.value && /PORT$/.test(e.name)))
+            else if (e.name === "TESSERA_PLANS_FILE") {
+              // the chart mounts its plan catalogue ConfigMap there: locally, that ConfigMap's file
+              const plans = (renders.get("tessera-platform") ?? []).find(
+                (o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-plans"),
+              );
+              const file = join(image, "plans.yaml");
+              writeFileSync(file, (plans?.data as Record<string, string> | undefined)?.["plans.yaml"] ?? "");
+              env[e.name] = file;
+            } else if (container.ports?.some((p) => String(p.containerPort) === e.value && /PORT$/.test(e.name)))
               env[e.name] = String(await local(Number(e.value)));
             else if (/^https?:\/\/[^/]+\.svc\.cluster\.local:\d+/.test(e.value)) {
               // another component's in-cluster URL: a local port where nothing answers (the process must start without it)

@@ -1,12 +1,18 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createServiceTokenSource, type ServiceTokenSource } from "@tessera/platform/auth";
+import { TENANT_DATA_ADMIN_ROLE } from "@tessera/platform/tenant-data";
 import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import { AuthService, TokenType } from "@tessera/proto/tessera/identity/v1/auth_pb";
 import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
 import { Role } from "@tessera/proto/tessera/identity/v1/resources_pb";
 import { TenantService, Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
+import pg from "pg";
 import { inject } from "vitest";
 import { registerSecret } from "./secrets.ts";
 import { type ServiceDatabase, serviceDatabase } from "./service-database.ts";
@@ -28,6 +34,8 @@ export interface TestClient {
 export interface TestPlatform {
   identity: RunningService;
   services: Partial<Record<PlatformService, RunningService>>;
+  /** Each service's pool database (identity's too), for tests that look beneath the contracts. */
+  databases: Partial<Record<PlatformService | "identity", ServiceDatabase>>;
   /** identity's `iss` and JWKS URL: every service's AUTH_ISSUER / AUTH_JWKS_URL. */
   issuer: string;
   jwksUrl: string;
@@ -106,7 +114,12 @@ async function migrated(name: string, service: string): Promise<ServiceDatabase>
  * credentials. Cheap argon2 parameters keep sign-ups fast; everything else is production config.
  */
 export async function startPlatform(
-  options: { services?: PlatformService[]; clients?: Array<{ id: string; roles: string[] }> } = {},
+  options: {
+    services?: PlatformService[];
+    clients?: Array<{ id: string; roles: string[] }>;
+    /** Extra environment per service (e.g. tenancy's move timings). */
+    env?: Partial<Record<PlatformService, Record<string, string>>>;
+  } = {},
 ): Promise<TestPlatform> {
   const natsUrl = inject("natsUrl");
   const wanted = options.services ?? ["tenancy"];
@@ -121,13 +134,13 @@ export async function startPlatform(
     edge: mkClient("edge", ["edge"]),
   };
   for (const c of options.clients ?? []) clients[c.id] = mkClient(c.id, c.roles);
-  for (const s of wanted) clients[s] = mkClient(s, ["service"]);
+  for (const s of wanted) clients[s] = mkClient(s, s === "tenancy" ? ["service", TENANT_DATA_ADMIN_ROLE] : ["service"]);
 
   const dbs: ServiceDatabase[] = [];
   const running: RunningService[] = [];
   const stop = async () => {
     for (const r of running.reverse()) await stopMain(r).catch(() => undefined);
-    for (const db of dbs) await db.drop().catch(() => undefined);
+    for (const db of dbs) await dropWithTenantDatabases(db).catch(() => undefined);
   };
   try {
     const identityDb = await migrated("idp", "identity");
@@ -165,13 +178,21 @@ export async function startPlatform(
     const jwksUrl = String(identity.lines().find((l) => l.msg === "jwks listening")?.url);
 
     const services: Partial<Record<PlatformService, RunningService>> = {};
+    const serviceDbs = new Map<PlatformService, ServiceDatabase>();
     for (const s of wanted) {
       const db = await migrated(s.slice(0, 6), s);
       dbs.push(db);
+      serviceDbs.set(s, db);
+    }
+    // tenancy starts last (it calls the tenant-data services), on a port the others already know
+    const tenancyPort = wanted.includes("tenancy") ? await freePort() : 0;
+    const order = [...wanted.filter((s) => s !== "tenancy"), ...wanted.filter((s) => s === "tenancy")];
+    for (const s of order) {
+      const db = serviceDbs.get(s) as ServiceDatabase;
       const svc = await startMain(
         `${servicesDir}${s}/src/main.ts`,
         {
-          PORT: "0",
+          PORT: s === "tenancy" ? String(tenancyPort) : "0",
           METRICS_PORT: "0",
           AUTH_JWKS_URL: jwksUrl,
           AUTH_ISSUER: issuer,
@@ -181,8 +202,11 @@ export async function startPlatform(
           SERVICE_CLIENT_ID: s,
           SERVICE_CLIENT_SECRET: clients[s]?.secret ?? "",
           IDENTITY_URL: identity.url,
+          ...(tenancyPort > 0 && { TENANCY_URL: `http://127.0.0.1:${tenancyPort}` }),
           // the run's NATS is shared by concurrent test files: a durable of its own per platform
           ...(s === "audit" && { AUDIT_CONSUMER_NAME: `audit_${randomUUID().slice(0, 8)}` }),
+          ...(s === "tenancy" && tenancyDataPlaneEnv(services, serviceDbs, identity.url, identityDb)),
+          ...options.env?.[s],
         },
         { logName: s },
       );
@@ -193,6 +217,7 @@ export async function startPlatform(
     const platform: TestPlatform = {
       identity,
       services,
+      databases: { identity: identityDb, ...Object.fromEntries(serviceDbs) },
       issuer,
       jwksUrl,
       natsUrl,
@@ -311,4 +336,70 @@ function createSeeder(
       };
     },
   };
+}
+
+/**
+ * tenancy's data plane in a test platform: the routed projects service and identity, dedicated
+ * databases on the run's PostgreSQL (server "main"), export bundles in a temporary folder signed
+ * with a fresh key.
+ */
+function tenancyDataPlaneEnv(
+  started: Partial<Record<PlatformService, RunningService>>,
+  dbs: ReadonlyMap<PlatformService, ServiceDatabase>,
+  identityUrl: string,
+  identityDb: ServiceDatabase,
+): Record<string, string> {
+  const data = [
+    { name: "identity", url: identityUrl, routed: false, database: identityDb.name },
+    ...(started.projects
+      ? [
+          {
+            name: "projects",
+            url: started.projects.url,
+            routed: true,
+            database: (dbs.get("projects") as ServiceDatabase).name,
+          },
+        ]
+      : []),
+  ];
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  return {
+    TENANCY_DATA_SERVICES: JSON.stringify(data),
+    TENANCY_DATABASE_SERVERS: JSON.stringify({ main: inject("pgAdminUrl") }),
+    TENANCY_DEFAULT_DATABASE_SERVER: "main",
+    TENANCY_EXPORT_DIR: mkdtempSync(join(tmpdir(), "tessera-exports-")),
+    TENANCY_EXPORT_SIGNING_KEY: registerSecret(pem),
+    TENANCY_MOVE_DRAIN_MS: "1500",
+    TENANCY_MOVE_GRACE_MS: "2000",
+    PROVISIONING_RETRY_INITIAL_MS: "200",
+    PROVISIONING_RETRY_MAX_MS: "2000",
+  };
+}
+
+/** Drops a service database and the tenants' dedicated databases made beside it. */
+async function dropWithTenantDatabases(db: ServiceDatabase): Promise<void> {
+  const admin = new pg.Client({ connectionString: inject("pgAdminUrl") });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ datname: string }>("select datname from pg_database where datname like $1", [
+      `${db.name}\\_t\\_%`,
+    ]);
+    for (const r of rows) await admin.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+  await db.drop();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -13,6 +13,7 @@ builds the scope (see its _helpers.tpl) with, besides the label fields of _label
   externalSecrets the chart's `externalSecrets` values
   gatewayPeers   NetworkPolicy peers that select the gateways
   servicePeers   NetworkPolicy peers that select Tessera services allowed to call this one ([] for none)
+  plans          (optional) the plan catalogue's ConfigMap: (dict "configMap" <name> "checksum" <sha256>), see _plans.tpl
 */}}
 
 {{- define "tessera-lib.component" -}}
@@ -159,6 +160,10 @@ contract test compares this list with each deployable's config schema.
   value: {{ .c.logLevel | default .global.logLevel | quote }}
 - name: SHUTDOWN_GRACE_MS
   value: {{ mul (.c.drain.shutdownGraceSeconds | int) 1000 | quote }}
+{{- if .plans }}
+- name: TESSERA_PLANS_FILE
+  value: {{ printf "%s/plans.yaml" (include "tessera-lib.plansDir" .) | quote }}
+{{- end }}
 {{- if .c.auth.verifyTokens }}
 - name: AUTH_JWKS_URL
   value: {{ .jwksUrl | quote }}
@@ -281,7 +286,9 @@ spec:
         {{- with .c.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- with .c.podAnnotations }}
+      {{- $annotations := deepCopy (.c.podAnnotations | default dict) }}
+      {{- if .plans }}{{ $_ := set $annotations "checksum/plans" .plans.checksum }}{{ end }}
+      {{- with $annotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -342,10 +349,20 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if .plans }}
+            - name: plans
+              mountPath: {{ include "tessera-lib.plansDir" . }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ .c.tmpSizeLimit | quote }}
+        {{- if .plans }}
+        - name: plans
+          configMap:
+            name: {{ .plans.configMap }}
+        {{- end }}
 {{- end -}}
 
 {{- define "tessera-lib.service" -}}
@@ -544,12 +561,13 @@ spec:
             sizeLimit: {{ .c.tmpSizeLimit | quote }}
 {{- end -}}
 
-{{/* The variables the component's Secret must hold (its keys). */}}
+{{/* The variables the component's Secret must hold (its keys), its seed Job's included. */}}
 {{- define "tessera-lib.secretKeys" -}}
 {{- $keys := list -}}
 {{- if .c.database.enabled }}{{ $keys = concat $keys (list "DATABASE_URL" "OUTBOX_RELAY_DATABASE_URL") }}{{ if .c.migrations.enabled }}{{ $keys = append $keys "MIGRATION_DATABASE_URL" }}{{ end }}{{ end -}}
 {{- if .c.nats.enabled }}{{ $keys = append $keys "NATS_URL" }}{{ end -}}
 {{- $keys = concat $keys .c.secretEnv -}}
+{{- if and .c.seed .c.seed.enabled }}{{ $keys = concat $keys (.c.seed.secretEnv | default list) }}{{ end -}}
 {{- toJson $keys -}}
 {{- end -}}
 

@@ -138,5 +138,11 @@ ServiceMonitor, Ingress). templates/<component>/ call this with (dict "root" $ "
 {{- $_ := set $scope "externalSecrets" $root.Values.externalSecrets -}}
 {{- $_ := set $scope "gatewayPeers" (include "tessera-platform.gatewayPeers" $root | fromYamlArray) -}}
 {{- $_ := set $scope "servicePeers" (ternary (list) (include "tessera-platform.servicePeers" $root | fromYamlArray) (eq $plane "application")) -}}
+{{- $_ := set $scope "plans" (dict "configMap" (include "tessera-platform.plansConfigMap" $root) "checksum" (include "tessera-lib.plansFile" (list $root) | sha256sum)) -}}
 {{- include "tessera-lib.component" $scope -}}
+{{- end -}}
+
+{{/* Name of the plan catalogue's ConfigMap (templates/plans/), in each namespace a service runs in. */}}
+{{- define "tessera-platform.plansConfigMap" -}}
+{{- include "tessera-lib.dnsName" (printf "%s-plans" (include "tessera-platform.prefix" .)) -}}
 {{- end -}}

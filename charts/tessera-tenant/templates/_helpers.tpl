@@ -24,11 +24,29 @@
 {{- $_ := set $scope "namespace" (include "tessera-tenant.namespace" $root) -}}
 {{- end -}}
 
-{{/* The selected plan's quota and limits. */}}
+{{/*
+The tenant's plan from the plan catalogue (files/plans.yaml, a link to the repository's
+config/plans.yaml: the file every service reads) as {quota, limitRange, replicas, autoscaling}: the
+namespace's ResourceQuota `hard` (the plan's `resourceQuota` plus `requests.storage` from its
+storage quota, none when unlimited), its LimitRange, and each service's replicas and HPA bounds.
+*/}}
 {{- define "tessera-tenant.plan" -}}
-{{- $plan := index .Values.plans .Values.tenant.plan -}}
-{{- if not $plan }}{{ fail (printf "tenant.plan %q has no entry in plans" .Values.tenant.plan) }}{{ end -}}
-{{- toJson $plan -}}
+{{- $catalogue := .Files.Get "files/plans.yaml" | fromYaml -}}
+{{- if not $catalogue.plans }}{{ fail (printf "files/plans.yaml (a link to config/plans.yaml) is missing, empty or not YAML %s" (get $catalogue "Error")) }}{{ end -}}
+{{- $plan := dict -}}
+{{- range $catalogue.plans }}{{ if eq .id $.Values.tenant.plan }}{{ $plan = . }}{{ end }}{{ end -}}
+{{- if not $plan -}}
+{{- $ids := list }}{{ range $catalogue.plans }}{{ $ids = append $ids .id }}{{ end -}}
+{{- fail (printf "tenant.plan %q is not a plan of config/plans.yaml (plans: %s)" .Values.tenant.plan (join ", " $ids)) -}}
+{{- end -}}
+{{- $k := $plan.kubernetes -}}
+{{- $quota := deepCopy $k.resourceQuota -}}
+{{- $bytes := $plan.quotas.storageBytes | int64 -}}
+{{- if ge $bytes 0 -}}
+{{- $gib := 1073741824 -}}
+{{- $_ := set $quota "requests.storage" (ternary (printf "%dGi" (div $bytes $gib)) (printf "%d" $bytes) (eq (mod $bytes $gib) 0)) -}}
+{{- end -}}
+{{- toJson (dict "quota" $quota "limitRange" $k.limitRange "replicas" $k.replicas "autoscaling" $k.autoscaling) -}}
 {{- end -}}
 
 {{- define "tessera-tenant.gatewayPeers" -}}
@@ -63,6 +81,9 @@
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
 {{- $c := deepCopy $root.Values.defaults -}}
+{{- /* the plan's sizing replaces the defaults' replicas and autoscaling bounds; a component block still overrides */ -}}
+{{- $plan := include "tessera-tenant.plan" $root | fromJson -}}
+{{- include "tessera-lib.deepMerge" (list $c (dict "replicas" $plan.replicas "autoscaling" (dict "minReplicas" $plan.autoscaling.minReplicas "maxReplicas" $plan.autoscaling.maxReplicas))) -}}
 {{- include "tessera-lib.deepMerge" (list $c (index $root.Values $name)) -}}
 {{- if not $c.database.appRole -}}
 {{- $_ := set $c.database "appRole" (printf "tessera_%s_%s_app" ($name | snakecase) ($root.Values.tenant.slug | replace "-" "_")) -}}
@@ -92,5 +113,6 @@ namespace, reachable from the platform's gateways only. templates/<component>/ c
 {{- $_ := set $scope "externalSecrets" $es -}}
 {{- $_ := set $scope "gatewayPeers" (include "tessera-tenant.gatewayPeers" $root | fromYamlArray) -}}
 {{- $_ := set $scope "servicePeers" list -}}
+{{- $_ := set $scope "plans" (dict "configMap" "tessera-plans" "checksum" (include "tessera-lib.plansFile" (list $root) | sha256sum)) -}}
 {{- include "tessera-lib.component" $scope -}}
 {{- end -}}

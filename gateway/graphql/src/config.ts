@@ -1,4 +1,5 @@
 import { env, z } from "@tessera/platform/config";
+import { plansEnv } from "@tessera/platform/plans";
 import { telemetryEnv } from "@tessera/platform/telemetry";
 
 /**
@@ -8,6 +9,7 @@ import { telemetryEnv } from "@tessera/platform/telemetry";
 export const configSchema = z
   .object({
     ...telemetryEnv,
+    ...plansEnv,
     /** Interface to bind: 127.0.0.1 locally, 0.0.0.0 in a pod. */
     HOST: z.string().min(1).default("127.0.0.1"),
     PORT: env.port(4000),

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseConfig } from "@tessera/platform/config";
+import { QuotaExceeded, toConnectError } from "@tessera/platform/errors";
 import { createLogger } from "@tessera/platform/log";
 import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { captureLogs } from "@tessera/test/harness";
@@ -10,8 +11,8 @@ import { describe, expect, it } from "vitest";
 import { isPublicOperation } from "../src/auth-gate.ts";
 import { configSchema } from "../src/config.ts";
 import { clientIp, type GatewayContext } from "../src/context.ts";
-import { InputError, UnauthenticatedError } from "../src/errors/gateway-errors.ts";
-import { fromServiceError, graphqlFieldPath } from "../src/errors/mapping.ts";
+import { InputError, QuotaExceededError, UnauthenticatedError } from "../src/errors/gateway-errors.ts";
+import { fromServiceError, gatewayGraphQLError, graphqlFieldPath } from "../src/errors/mapping.ts";
 import { createMaskError } from "../src/errors/mask.ts";
 import { revalidated } from "../src/events/revalidate.ts";
 import { encodeGlobalId, parseGlobalId } from "../src/global-id.ts";
@@ -106,6 +107,24 @@ describe("the gRPC → GraphQL error mapping", () => {
     expect((fromServiceError(new ConnectError("token expired at …", Code.Unauthenticated)) as Error).message).toBe(
       "Authentication required.",
     );
+  });
+
+  it("maps a used-up plan quota (RESOURCE_EXHAUSTED with a QuotaFailure) to QuotaExceededError with quota and limit", () => {
+    const connect = toConnectError(new QuotaExceeded("storage_bytes", 4096, "tiny"));
+    const mapped = fromServiceError(connect) as QuotaExceededError;
+    expect(mapped).toBeInstanceOf(QuotaExceededError);
+    expect({ code: mapped.code, quota: mapped.quota, limit: mapped.limit, message: mapped.message }).toEqual({
+      code: "QUOTA_EXCEEDED",
+      quota: "storage_bytes",
+      limit: 4096,
+      message: "quota exceeded: storage_bytes (limit 4096 on plan tiny)",
+    });
+    expect(fromServiceError(new QuotaExceeded("seats", 3))).toBeInstanceOf(QuotaExceededError);
+    expect(gatewayGraphQLError(mapped).extensions).toEqual({
+      code: "QUOTA_EXCEEDED",
+      quota: "storage_bytes",
+      limit: 4096,
+    });
   });
 
   it("names invalid fields by their GraphQL names", () => {

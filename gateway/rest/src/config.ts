@@ -1,5 +1,5 @@
 import { env, parseConfig, z } from "@tessera/platform/config";
-import { PLAN_IDS } from "@tessera/platform/plans";
+import { DEFAULT_PLAN, PLAN_IDS, plansEnv } from "@tessera/platform/plans";
 import { telemetryEnv } from "@tessera/platform/telemetry";
 
 /** The process name: logs, metrics, traces. */
@@ -55,8 +55,11 @@ export const configSchema = z.object({
   /** How long an unfinished request holds its key before a retry may take it over (a crashed replica). */
   IDEMPOTENCY_LOCK_MS: env.durationMs(60_000),
   RATE_LIMIT_ENABLED: env.bool(true),
-  /** Plan assumed when a tenant's plan cannot be read (tenancy not configured, unreachable, or refusing). */
-  RATE_LIMIT_DEFAULT_PLAN: z.enum(PLAN_IDS).default("free"),
+  /**
+   * Plan assumed when a tenant's plan cannot be read (tenancy not configured, unreachable, or
+   * refusing); one of the catalogue's plans, by default its `defaultPlan`.
+   */
+  RATE_LIMIT_DEFAULT_PLAN: z.enum(PLAN_IDS).default(DEFAULT_PLAN.id),
   /** When /v1 was (or will be) deprecated: sends `Deprecation` on every /v1 response. */
   V1_DEPRECATED_AT: optionalDate,
   /** When /v1 stops working: sends `Sunset`. */
@@ -66,6 +69,7 @@ export const configSchema = z.object({
   /** Base URL partners use (OpenAPI `servers`); omitted when unset. */
   PUBLIC_BASE_URL: env.url().optional(),
   ...telemetryEnv,
+  ...plansEnv,
 });
 
 /** The parsed configuration. */

@@ -1,6 +1,6 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { DomainError, toConnectError } from "@tessera/platform/errors";
-import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { BadRequestSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
 
 /** A field-level problem with the request, named the way the REST API spells the field. */
 export interface FieldError {
@@ -15,6 +15,9 @@ export interface Problem {
   readonly status: number;
   readonly detail: string;
   readonly errors?: readonly FieldError[];
+  /** `quota-exceeded` only: the plan quota (`projects`, `seats`, `storage_bytes`) and its limit. */
+  readonly quota?: string;
+  readonly limit?: number;
 }
 
 /** The media type of every error response. */
@@ -25,6 +28,7 @@ export const PROBLEM_KINDS = {
   "invalid-request": { status: 400, title: "Invalid request" },
   unauthenticated: { status: 401, title: "Unauthenticated" },
   forbidden: { status: 403, title: "Forbidden" },
+  "quota-exceeded": { status: 403, title: "Plan quota exceeded" },
   "not-found": { status: 404, title: "Not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
@@ -59,9 +63,15 @@ export class ProblemError extends Error {
   /** Extra response headers (`WWW-Authenticate`, `Retry-After`, …). */
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(kind: ProblemKind, detail: string, errors?: readonly FieldError[], headers: Record<string, string> = {}) {
+  constructor(
+    kind: ProblemKind,
+    detail: string,
+    errors?: readonly FieldError[],
+    headers: Record<string, string> = {},
+    body: Problem = problem(kind, detail, errors),
+  ) {
     super(detail);
-    this.problem = problem(kind, detail, errors);
+    this.problem = body;
     this.headers = headers;
   }
 }
@@ -141,13 +151,32 @@ const GENERIC_DETAIL: Partial<Record<ProblemKind, string>> = {
 export function fromConnectError(err: ConnectError): ProblemError {
   const violations = err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations);
   const errors = violations.map((v) => restField(v.field, v.description));
+  const quota = quotaOf(err);
+  if (quota) {
+    const p = problem("quota-exceeded", err.rawMessage);
+    return new ProblemError("quota-exceeded", err.rawMessage, undefined, {}, { ...p, ...quota });
+  }
   let kind = GRPC_TO_PROBLEM[err.code] ?? "internal";
   if (err.code === Code.FailedPrecondition && errors.some((e) => e.field === "If-Match")) kind = "precondition-failed";
   let detail = GENERIC_DETAIL[kind] ?? err.rawMessage;
   if (errors.some((e) => e.field === "cursor")) detail = "invalid cursor";
   const headers: Record<string, string> =
-    kind === "unauthenticated" ? { "www-authenticate": wwwAuthenticate(true) } : {};
+    kind === "unauthenticated"
+      ? { "www-authenticate": wwwAuthenticate(true) }
+      : kind === "unavailable"
+        ? { "retry-after": "1" }
+        : {};
   return new ProblemError(kind, detail, GENERIC_DETAIL[kind] ? undefined : errors, headers);
+}
+
+/**
+ * The plan quota a RESOURCE_EXHAUSTED names in its google.rpc.QuotaFailure detail: a used-up plan
+ * quota (403 `quota-exceeded`), as opposed to rate limiting (429 `rate-limited`), which has none.
+ */
+function quotaOf(err: ConnectError): { quota: string; limit: number } | undefined {
+  if (err.code !== Code.ResourceExhausted) return undefined;
+  const v = err.findDetails(QuotaFailureSchema).flatMap((d) => d.violations)[0];
+  return v?.quotaMetric ? { quota: v.quotaMetric, limit: Number(v.quotaValue) } : undefined;
 }
 
 /** A kit domain error (thrown at the edge itself, e.g. a malformed credential) as a problem. */

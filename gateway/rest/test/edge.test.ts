@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace";
+import { getPlan } from "@tessera/platform/plans";
 import { initTelemetry, type Telemetry } from "@tessera/platform/telemetry";
 import { type ApiKeySeed, startMain, stopMain, type TenantSeed } from "@tessera/test/harness";
 import type { LightMyRequestResponse } from "fastify";
@@ -181,6 +182,29 @@ describe("the REST edge around the API: tenants, idempotency, limits, telemetry,
     expect(refused.headers["ratelimit-remaining"]).toBe("0");
     // other tenants are not affected
     expect((await call(edge.app, "GET", "/v1/projects?limit=1", { key: bKey.key })).statusCode).toBe(200);
+  });
+
+  it("answers a change past a plan quota with 403 quota-exceeded naming the quota and its limit (rate limiting stays 429)", async () => {
+    const small = await edge.platform.seed.tenant({ plan: "free" });
+    const key = (await small.apiKey("admin", ALL_SCOPES)).key;
+    const limit = getPlan("free").quotas.projects;
+    for (let i = 0; i < limit; i++) {
+      expect((await post("/v1/projects", key, { name: `p${i}`, key: projectKey() })).statusCode).toBe(201);
+    }
+    const refused = await post("/v1/projects", key, { name: "one too many", key: projectKey() });
+    expect(problemOf(refused)).toEqual({
+      type: "urn:tessera:problem:quota-exceeded",
+      title: "Plan quota exceeded",
+      status: 403,
+      detail: `quota exceeded: projects (limit ${limit} on plan free)`,
+      quota: "projects",
+      limit,
+    });
+    expect(refused.headers["retry-after"]).toBeUndefined();
+    // the tenant's other writes still work; a bigger tenant is not affected
+    const list = await call(edge.app, "GET", "/v1/projects", { key });
+    expect(list.json().data).toHaveLength(limit);
+    expect((await post("/v1/projects", bKey.key, { name: "fine", key: projectKey() })).statusCode).toBe(201);
   });
 
   it("traces a request through its gRPC hop, logs it with tenant_id and trace_id, and counts it without tenant labels", async () => {

@@ -7,6 +7,15 @@
  * - createDb, withTenantTransaction, withPlatformTransaction: the request scope.
  */
 export { Migration } from "@mikro-orm/migrations";
+export {
+  FENCE_TABLE,
+  FENCED_SQLSTATE,
+  fenceTableSql,
+  fenceTenantWrites,
+  isFenced,
+  unfencedTables,
+  writeFenceMigrationSql,
+} from "./fence.ts";
 export { canonicalTenantId } from "./identifiers.ts";
 export {
   createDb,
@@ -17,7 +26,22 @@ export {
   type Orm,
   runMigrations,
 } from "./orm.ts";
-export { type ProvisionedDatabase, type ProvisionOptions, provisionDatabase } from "./provision.ts";
+export {
+  type DatabaseRef,
+  dedicatedDatabaseName,
+  dedicatedRef,
+  POOL_DATABASE,
+  parseDatabaseRef,
+  refBelongsTo,
+  tenantDatabaseKey,
+} from "./placement.ts";
+export {
+  dropDatabase,
+  ensureDatabase,
+  type ProvisionedDatabase,
+  type ProvisionOptions,
+  provisionDatabase,
+} from "./provision.ts";
 export {
   disableTenantRls,
   enableTenantRls,
@@ -28,6 +52,16 @@ export {
 } from "./rls.ts";
 export { conventionalRoles, type DatabaseRoles, migrationRoles, setMigrationRoles } from "./roles.ts";
 export {
+  createTenantRouter,
+  type DatabaseHandle,
+  type DatabaseLifecycle,
+  isTenantRouter,
+  type RouterStats,
+  type ServerUrls,
+  type TenantRouter,
+  type TenantRouterOptions,
+} from "./router.ts";
+export {
   TENANT_FILTER,
   type TenantFilterParams,
   tenantOf,
@@ -35,6 +69,7 @@ export {
   tenantScoped,
 } from "./tenant-entity.ts";
 export {
+  type TenantDataSource,
   type TenantTransactionOptions,
   type TxEntityManager,
   withPlatformTransaction,

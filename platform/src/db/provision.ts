@@ -93,7 +93,7 @@ function roleUrl(adminUrl: URL, database: string, role: string, password: string
  * Returns the two roles' URLs (same host as adminUrl). Role names are cluster-wide.
  */
 export async function provisionDatabase(options: ProvisionOptions): Promise<ProvisionedDatabase> {
-  const db = quoteIdentifier(options.database, "database name");
+  quoteIdentifier(options.database, "database name");
   const owner = quoteIdentifier(options.ownerRole, "owner role");
   const app = quoteIdentifier(options.appRole, "app role");
   if (options.ownerRole === options.appRole) throw new TypeError("owner role and app role must differ");
@@ -115,15 +115,43 @@ export async function provisionDatabase(options: ProvisionOptions): Promise<Prov
     await ensureRole(c, options.appRole, options.passwords.app);
     // the app role must not be able to become the owner (SET ROLE) or inherit its rights
     await c.query(`REVOKE ${owner} FROM ${app}`);
-    const exists = await c.query("select 1 from pg_database where datname = $1", [options.database]);
+  });
+  await ensureDatabase(
+    options.adminUrl,
+    options.database,
+    { owner: options.ownerRole, app: options.appRole },
+    timeoutMs,
+  );
+
+  return {
+    ownerUrl: roleUrl(admin, options.database, options.ownerRole, options.passwords.owner),
+    appUrl: roleUrl(admin, options.database, options.appRole, options.passwords.app),
+  };
+}
+
+/**
+ * Creates (when missing) a database owned by `roles.owner` that only `roles.app` may also connect
+ * to, with the same schema rights as {@link provisionDatabase}; for roles that already exist on the
+ * server (a tenant's dedicated database of a service). Idempotent.
+ */
+export async function ensureDatabase(
+  adminUrl: string,
+  database: string,
+  roles: { owner: string; app: string },
+  timeoutMs = 30_000,
+): Promise<void> {
+  const db = quoteIdentifier(database, "database name");
+  const owner = quoteIdentifier(roles.owner, "owner role");
+  const app = quoteIdentifier(roles.app, "app role");
+  await withClient(adminUrl, timeoutMs, async (c) => {
+    const exists = await c.query("select 1 from pg_database where datname = $1", [database]);
     if (exists.rowCount === 0) await createIgnoringDuplicate(c, `CREATE DATABASE ${db} OWNER ${owner}`);
     await c.query(`ALTER DATABASE ${db} OWNER TO ${owner}`);
     await c.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
     await c.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO ${app}`);
   });
-
-  const dbAdminUrl = new URL(admin.toString());
-  dbAdminUrl.pathname = `/${options.database}`;
+  const dbAdminUrl = new URL(adminUrl);
+  dbAdminUrl.pathname = `/${database}`;
   await withClient(dbAdminUrl.toString(), timeoutMs, async (c) => {
     await c.query(`ALTER SCHEMA public OWNER TO ${owner}`);
     await c.query("REVOKE ALL ON SCHEMA public FROM PUBLIC");
@@ -138,9 +166,10 @@ export async function provisionDatabase(options: ProvisionOptions): Promise<Prov
     await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${app}`);
     await c.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${app}`);
   });
+}
 
-  return {
-    ownerUrl: roleUrl(admin, options.database, options.ownerRole, options.passwords.owner),
-    appUrl: roleUrl(admin, options.database, options.appRole, options.passwords.app),
-  };
+/** Drops a database (ending its sessions first) when it exists. Idempotent. */
+export async function dropDatabase(adminUrl: string, database: string, timeoutMs = 30_000): Promise<void> {
+  const db = quoteIdentifier(database, "database name");
+  await withClient(adminUrl, timeoutMs, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
 }

@@ -4,10 +4,17 @@ import { PermissionDenied } from "../errors/index.ts";
 import { canonicalTenantId } from "./identifiers.ts";
 import type { Orm } from "./orm.ts";
 import { TENANT_SETTING } from "./rls.ts";
+import { isTenantRouter, type TenantRouter } from "./router.ts";
 import { TENANT_FILTER, type TenantFilterParams } from "./tenant-entity.ts";
 
 /** The EntityManager handed to transaction callbacks: bound to one open transaction. */
 export type TxEntityManager = EntityManager;
+
+/**
+ * Where tenant transactions run: one ORM (a service whose tenants all share its database), or a
+ * {@link TenantRouter} that finds each tenant's database in the tenant directory.
+ */
+export type TenantDataSource = Orm | TenantRouter;
 
 /** Options of withTenantTransaction. */
 export interface TenantTransactionOptions {
@@ -45,12 +52,12 @@ function resolveTenant(explicit: string | undefined): { tenantId: string; switch
  * withTenantTransaction would run on another connection, outside this transaction.
  */
 export async function withTenantTransaction<T>(
-  orm: Orm,
+  source: TenantDataSource,
   fn: (em: TxEntityManager) => Promise<T>,
   options: TenantTransactionOptions = {},
 ): Promise<T> {
   const { tenantId, switchContext } = resolveTenant(options.tenantId);
-  const run = () => {
+  const inOrm = (orm: Orm) => {
     const fork = orm.em.fork({ clear: true });
     const params: TenantFilterParams = { tenantId };
     // must precede transactional(): the transaction's EntityManager is forked from this one
@@ -60,6 +67,8 @@ export async function withTenantTransaction<T>(
       return fn(em);
     });
   };
+  const run = () =>
+    isTenantRouter(source) ? source.withTenantDatabase(tenantId, (db) => inOrm(db.orm)) : inOrm(source);
   return switchContext ? runWithContext({ tenantId }, run) : run();
 }
 
@@ -71,7 +80,11 @@ export async function withTenantTransaction<T>(
  * of them. Reading a tenant entity through the ORM here throws unless the request context has a
  * tenant (the `tenant` filter has nothing to filter by).
  */
-export async function withPlatformTransaction<T>(orm: Orm, fn: (em: TxEntityManager) => Promise<T>): Promise<T> {
+export async function withPlatformTransaction<T>(
+  source: TenantDataSource,
+  fn: (em: TxEntityManager) => Promise<T>,
+): Promise<T> {
+  const orm = isTenantRouter(source) ? source.pool.orm : source;
   const fork = orm.em.fork({ clear: true });
   return fork.transactional(async (em) => {
     // a committed session-level set_config on this pooled connection must not leak a tenant in

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { BadRequestSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { type Logger, rootLogger } from "../log/index.ts";
-import { DomainError, type DomainErrorKind } from "./domain-errors.ts";
+import { DomainError, type DomainErrorKind, QuotaExceeded } from "./domain-errors.ts";
 
 const codes: Record<DomainErrorKind, Code> = {
   NotFound: Code.NotFound,
@@ -22,8 +22,17 @@ const codes: Record<DomainErrorKind, Code> = {
  */
 export function toConnectError(err: unknown, log: Logger = rootLogger()): ConnectError {
   if (err instanceof ConnectError) return err;
+  if (isWriteFenced(err)) {
+    return new ConnectError(
+      "the tenant's writes are paused for a moment (a tier move is under way); retry shortly",
+      Code.Unavailable,
+      undefined,
+      undefined,
+      err,
+    );
+  }
   if (err instanceof DomainError) {
-    const details =
+    const details: NonNullable<ConstructorParameters<typeof ConnectError>[3]> =
       err.violations.length > 0
         ? [
             {
@@ -34,10 +43,42 @@ export function toConnectError(err: unknown, log: Logger = rootLogger()): Connec
             },
           ]
         : [];
+    if (err instanceof QuotaExceeded) details.push(quotaFailure(err));
     return new ConnectError(err.message, codes[err.kind], undefined, details, err);
   }
   log.error({ err }, "unexpected error in handler");
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}
+
+/** SQLSTATE of the write fence (platform/db/fence.ts): the tenant's writes are paused. */
+const WRITE_FENCED = "TSFEN";
+
+function isWriteFenced(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && current.code === WRITE_FENCED) return true;
+    current = "cause" in current ? current.cause : undefined;
+  }
+  return false;
+}
+
+/** The google.rpc.QuotaFailure detail of an exceeded plan quota: the quota as metric, its limit as value. */
+function quotaFailure(err: QuotaExceeded) {
+  return {
+    desc: QuotaFailureSchema,
+    value: create(QuotaFailureSchema, {
+      violations: [
+        {
+          subject: "tenant",
+          description: err.message,
+          quotaMetric: err.quota,
+          quotaId: `plan.${err.quota}`,
+          quotaValue: BigInt(err.limit),
+          ...(err.plan !== undefined && { quotaDimensions: { plan: err.plan } }),
+        },
+      ],
+    }),
+  };
 }
 
 /**

@@ -56,6 +56,25 @@ export class ResourceExhausted extends DomainError {
   readonly kind = "ResourceExhausted";
   override name = "ResourceExhausted";
 }
+/**
+ * A plan quota the change would exceed (RESOURCE_EXHAUSTED, with a google.rpc.QuotaFailure detail
+ * naming the quota and its limit: that detail is what tells it apart from rate limiting).
+ */
+export class QuotaExceeded extends ResourceExhausted {
+  override name = "QuotaExceeded";
+  /** The quota, as the contract's `Quotas` field names it: `projects`, `seats`, `storage_bytes`. */
+  readonly quota: string;
+  readonly limit: number;
+  /** The tenant's plan, when known. */
+  readonly plan: string | undefined;
+
+  constructor(quota: string, limit: number, plan?: string, message?: string) {
+    super(message ?? `quota exceeded: ${quota} (limit ${limit}${plan === undefined ? "" : ` on plan ${plan}`})`);
+    this.quota = quota;
+    this.limit = limit;
+    this.plan = plan;
+  }
+}
 export class Unavailable extends DomainError {
   readonly kind = "Unavailable";
   override name = "Unavailable";

@@ -8,6 +8,7 @@ export {
   InvalidArgument,
   NotFound,
   PermissionDenied,
+  QuotaExceeded,
   ResourceExhausted,
   Unauthenticated,
   Unavailable,

@@ -239,8 +239,18 @@ export function startConsumer(options: ConsumerOptions): RunningConsumer {
   }
 
   async function ensureConsumer(jsm: JetStreamManager): Promise<void> {
+    const [only, ...more] = options.filterSubjects;
+    // one subject goes in filter_subject: the create request's NATS subject then names it
+    // ($JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>), so permissions can limit what a
+    // service consumes; `undefined` clears the other field when a consumer is updated
+    const filter = (more.length === 0
+      ? { filter_subject: only, filter_subjects: undefined }
+      : { filter_subject: undefined, filter_subjects: options.filterSubjects }) as unknown as Pick<
+      ConsumerConfig,
+      "filter_subject" | "filter_subjects"
+    >;
     const settings = {
-      filter_subjects: options.filterSubjects,
+      ...filter,
       ack_wait: nanos(cfg.ackWaitMs),
       // the client counts failures and dead-letters; the server must keep delivering until then
       max_deliver: -1,

@@ -21,6 +21,18 @@ export {
 } from "./envelope.ts";
 export { connectNats, ensureStreams, natsConnectOptions, type StreamsOptions } from "./nats.ts";
 export { enqueueEvent } from "./outbox.ts";
+export {
+  inboxPrefix,
+  isNatsUser,
+  isNatsUserName,
+  NATS_ACCESS,
+  NATS_ADMIN_USER,
+  type NatsAccess,
+  type NatsServerPermissions,
+  type NatsUser,
+  natsPermissions,
+  natsUserPermissions,
+} from "./permissions.ts";
 export { type OutboxRelay, type OutboxRelayOptions, startOutboxRelay } from "./relay.ts";
 export {
   CONSUMED_TABLE,

@@ -8,16 +8,47 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { inboxPrefix, isNatsUserName } from "./permissions.ts";
 import { DLQ_STREAM, DLQ_SUBJECT_PREFIX, EVENT_SUBJECT_PREFIX, EVENTS_STREAM } from "./subjects.ts";
+
+/**
+ * The servers without credentials, and the credentials the URLs carry: `nats://<user>:<password>@…`
+ * (each deployable's NATS_URL) or `nats://<token>@…`. The client ignores credentials inside URLs,
+ * so they become its `user`/`pass` (or `token`), and a user's inbox prefix becomes its own
+ * (inboxPrefix), the only inboxes its permissions let it subscribe to.
+ */
+function credentialsFromUrls(servers: string | string[]): Partial<NodeConnectionOptions> & { servers: string[] } {
+  const bare: string[] = [];
+  let auth: { user: string; pass: string } | undefined;
+  for (const server of Array.isArray(servers) ? servers : [servers]) {
+    if (!/^[a-z]+:\/\/[^/]*@/i.test(server)) {
+      bare.push(server);
+      continue;
+    }
+    const url = new URL(server);
+    const found = { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) };
+    if (auth && (auth.user !== found.user || auth.pass !== found.pass))
+      throw new TypeError("the NATS server URLs carry different credentials");
+    auth = found;
+    url.username = "";
+    url.password = "";
+    bare.push(url.toString().replace(/\/$/, ""));
+  }
+  if (!auth) return { servers: bare };
+  if (auth.pass === "") return { servers: bare, token: auth.user };
+  const own = isNatsUserName(auth.user) ? { inboxPrefix: inboxPrefix(auth.user) } : {};
+  return { servers: bare, user: auth.user, pass: auth.pass, ...own };
+}
 
 /**
  * Connection options every Tessera NATS client uses: reconnect forever (a relay or consumer must
  * outlive any NATS outage), every 500 ms plus jitter, and detect a silent server within ~30 s.
- * The first connect fails fast (5 s) so a wrong URL is reported instead of waited on.
+ * The first connect fails fast (5 s) so a wrong URL is reported instead of waited on. Credentials
+ * in the URLs are used as the connection's user and password.
  */
 export function natsConnectOptions(servers: string | string[], name: string): NodeConnectionOptions {
   return {
-    servers,
+    ...credentialsFromUrls(servers),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

@@ -1,7 +1,7 @@
+import { type PlanFile, type PlanTier, plansFilePath, readPlanFile } from "./file.ts";
+
 /** Quota value meaning "no limit". */
 export const UNLIMITED = -1;
-
-const GIB = 1024 ** 3;
 
 /**
  * What a plan allows a tenant. Zero means "none", {@link UNLIMITED} (-1) means no limit. The same
@@ -10,7 +10,7 @@ const GIB = 1024 ** 3;
 export interface Quotas {
   /** Requests per minute the tenant may make at each edge (REST, GraphQL). */
   readonly requestsPerMinute: number;
-  /** Users (seats) the tenant may have. */
+  /** Users (seats) the tenant may have: its active memberships. */
   readonly seats: number;
   readonly projects: number;
   /** Stored data, in bytes. */
@@ -21,78 +21,122 @@ export interface Quotas {
   readonly extensionCpuMsPerDay: number;
 }
 
-/** The ids of the plans that exist. */
-export const PLAN_IDS = ["free", "team", "business", "enterprise"] as const;
+/** The name of one quota, as the contract spells it (`tessera.tenancy.v1.Quotas` fields). */
+export type QuotaName =
+  | "requests_per_minute"
+  | "seats"
+  | "projects"
+  | "storage_bytes"
+  | "audit_retention_days"
+  | "extension_cpu_ms_per_day";
 
-/** A plan id from the catalogue. */
-export type PlanId = (typeof PLAN_IDS)[number];
+/** A plan id of the catalogue file. Plans are configuration, so any string may name one: check with {@link isPlanId}. */
+export type PlanId = string;
+
+/** CPU and memory of a LimitRange entry (Kubernetes quantities). */
+export interface ContainerResources {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+/** How a tenant namespace of the plan is sized (the tenant chart applies it). */
+export interface KubernetesSizing {
+  /** ResourceQuota `hard`; `requests.storage` is added from {@link Quotas.storageBytes}. */
+  readonly resourceQuota: Readonly<Record<string, string>>;
+  readonly limitRange: {
+    readonly default: ContainerResources;
+    readonly defaultRequest: ContainerResources;
+    readonly max: ContainerResources;
+  };
+  /** Replicas of each service when autoscaling is off. */
+  readonly replicas: number;
+  readonly autoscaling: { readonly minReplicas: number; readonly maxReplicas: number };
+}
 
 /** One entry of the plan catalogue. */
 export interface Plan {
   readonly id: PlanId;
   readonly displayName: string;
+  /** The tier CreateTenant gives a tenant of this plan that does not ask for one. */
+  readonly defaultTier: PlanTier;
   readonly quotas: Quotas;
+  readonly kubernetes: KubernetesSizing;
 }
 
-function plan(id: PlanId, displayName: string, quotas: Quotas): Plan {
-  return Object.freeze({ id, displayName, quotas: Object.freeze({ ...quotas }) });
+/** A loaded catalogue: its plans (file order, cheapest first) and lookups. */
+export interface PlanCatalogue {
+  /** The file it was read from. */
+  readonly source: string;
+  readonly plans: readonly Plan[];
+  readonly ids: readonly PlanId[];
+  /** The plan assumed when a tenant's plan cannot be read. */
+  readonly defaultPlan: Plan;
+  find(id: string): Plan | undefined;
+  /** The plan with this id; a RangeError naming the plans there are for an unknown one. */
+  get(id: string): Plan;
 }
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** A catalogue from a checked file's content. */
+export function catalogueFrom(data: PlanFile, source: string): PlanCatalogue {
+  const plans: readonly Plan[] = deepFreeze(data.plans.map((p) => ({ ...p })));
+  const byId = new Map<string, Plan>(plans.map((p) => [p.id, p]));
+  const ids = Object.freeze(plans.map((p) => p.id));
+  const get = (id: string): Plan => {
+    const found = byId.get(id);
+    if (!found) throw new RangeError(`unknown plan ${JSON.stringify(id)}: plans are ${ids.join(", ")}`);
+    return found;
+  };
+  return Object.freeze({
+    source,
+    plans,
+    ids,
+    defaultPlan: get(data.defaultPlan),
+    find: (id: string) => byId.get(id),
+    get,
+  });
+}
+
+/** Reads, checks and freezes a catalogue file (a {@link PlanCatalogueError} lists every problem). */
+export function loadPlanCatalogue(file: string = plansFilePath()): PlanCatalogue {
+  return catalogueFrom(readPlanFile(file), file);
+}
+
+/**
+ * This process's catalogue, read once when the module loads from `TESSERA_PLANS_FILE` (or the
+ * repository's `config/plans.yaml`): a process with an invalid catalogue does not start.
+ */
+export const CATALOGUE: PlanCatalogue = loadPlanCatalogue();
 
 /** The plan catalogue, cheapest first: the one definition of quotas every service uses. */
-export const PLANS: readonly Plan[] = Object.freeze([
-  plan("free", "Free", {
-    requestsPerMinute: 60,
-    seats: 3,
-    projects: 3,
-    storageBytes: 1 * GIB,
-    auditRetentionDays: 7,
-    extensionCpuMsPerDay: 0,
-  }),
-  plan("team", "Team", {
-    requestsPerMinute: 600,
-    seats: 25,
-    projects: 50,
-    storageBytes: 50 * GIB,
-    auditRetentionDays: 90,
-    extensionCpuMsPerDay: 600_000,
-  }),
-  plan("business", "Business", {
-    requestsPerMinute: 3_000,
-    seats: 250,
-    projects: 500,
-    storageBytes: 500 * GIB,
-    auditRetentionDays: 365,
-    extensionCpuMsPerDay: 3_600_000,
-  }),
-  plan("enterprise", "Enterprise", {
-    requestsPerMinute: 20_000,
-    seats: UNLIMITED,
-    projects: UNLIMITED,
-    storageBytes: 5_120 * GIB,
-    auditRetentionDays: 2_555,
-    extensionCpuMsPerDay: 36_000_000,
-  }),
-]);
+export const PLANS: readonly Plan[] = CATALOGUE.plans;
 
-const byId = new Map<string, Plan>(PLANS.map((p) => [p.id, p]));
+/** The ids of the plans of this process's catalogue (configuration: not known at compile time). */
+export const PLAN_IDS: readonly PlanId[] = CATALOGUE.ids;
+
+/** The plan assumed for a tenant whose plan cannot be read (the file's `defaultPlan`). */
+export const DEFAULT_PLAN: Plan = CATALOGUE.defaultPlan;
 
 /** Whether `value` names a plan of the catalogue. */
 export function isPlanId(value: unknown): value is PlanId {
-  return typeof value === "string" && byId.has(value);
+  return typeof value === "string" && CATALOGUE.find(value) !== undefined;
 }
 
 /** The plan with this id, or undefined when the catalogue has none. */
 export function findPlan(id: string): Plan | undefined {
-  return byId.get(id);
+  return CATALOGUE.find(id);
 }
 
 /** The plan with this id; throws a RangeError for an id the catalogue does not have. */
-export function getPlan(id: PlanId): Plan;
-export function getPlan(id: string): Plan;
 export function getPlan(id: string): Plan {
-  const found = byId.get(id);
-  if (!found) throw new RangeError(`unknown plan ${JSON.stringify(id)}: plans are ${PLAN_IDS.join(", ")}`);
-  return found;
+  return CATALOGUE.get(id);
 }
 
 /**

@@ -4,8 +4,12 @@ import {
   PlanSchema,
   type Quotas as QuotasMessage,
   QuotasSchema,
+  Tier,
 } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import type { Plan, Quotas } from "./catalogue.ts";
+import type { PlanTier } from "./file.ts";
+
+const TIERS: Record<PlanTier, Tier> = { pool: Tier.POOL, bridge: Tier.BRIDGE, silo: Tier.SILO };
 
 /** A catalogue quota set as the contract's `tessera.tenancy.v1.Quotas`. */
 export function quotasToProto(quotas: Quotas): QuotasMessage {
@@ -21,5 +25,10 @@ export function quotasToProto(quotas: Quotas): QuotasMessage {
 
 /** A catalogue plan as the contract's `tessera.tenancy.v1.Plan`. */
 export function planToProto(plan: Plan): PlanMessage {
-  return create(PlanSchema, { id: plan.id, displayName: plan.displayName, quotas: quotasToProto(plan.quotas) });
+  return create(PlanSchema, {
+    id: plan.id,
+    displayName: plan.displayName,
+    quotas: quotasToProto(plan.quotas),
+    defaultTier: TIERS[plan.defaultTier],
+  });
 }

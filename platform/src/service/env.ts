@@ -1,4 +1,5 @@
 import { env, z } from "../config/index.ts";
+import { plansEnv } from "../plans/file.ts";
 import { telemetryEnv } from "../telemetry/index.ts";
 
 /**
@@ -18,6 +19,7 @@ export const serviceEnv = {
   /** The `iss` of internal tokens (identity's issuer URL). */
   AUTH_ISSUER: z.string().min(1),
   ...telemetryEnv,
+  ...plansEnv,
 };
 
 /** A service that owns a database: the app role (runtime) and the relay's connection. */

@@ -2,3 +2,9 @@ export { type DatabaseEnv, databaseEnv, natsEnv, type ServiceEnv, serviceEnv, tl
 export { runMigrationsMain } from "./migrate.ts";
 export { runService, type ServiceRuntime, type ServiceSpec } from "./run.ts";
 export { createServiceServer, type ServiceServerOptions } from "./server.ts";
+export {
+  openTenantDatabases,
+  type TenantDatabases,
+  type TenantDatabasesEnv,
+  tenantDatabasesEnv,
+} from "./tenant-databases.ts";

@@ -22,6 +22,7 @@ await runService({
       shutdownGraceMs: rt.config.SHUTDOWN_GRACE_MS,
       onShutdown: rt.shutdownHooks,
       readinessChecks: rt.readinessChecks,
+      ...(rt.config.OUTBOX_RELAY_DATABASE_URL && { tenantDataOwnerUrl: rt.config.OUTBOX_RELAY_DATABASE_URL }),
     });
     return server;
   },

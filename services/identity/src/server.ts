@@ -3,6 +3,7 @@ import { createLocalVerifier } from "@tessera/platform/auth";
 import type { Orm } from "@tessera/platform/db";
 import type { RunningConsumer } from "@tessera/platform/events";
 import type { Logger } from "@tessera/platform/log";
+import { CATALOGUE, type PlanCatalogue } from "@tessera/platform/plans";
 import type { ReadinessCheck, RpcServer, ShutdownHook } from "@tessera/platform/rpc-server";
 import { createServiceServer } from "@tessera/platform/service";
 import type { IdentitySettings } from "./config.ts";
@@ -10,6 +11,7 @@ import type { IdentityDeps } from "./domain/deps.ts";
 import { createKeyStore } from "./domain/keys.ts";
 import { createPasswordHasher } from "./domain/passwords.ts";
 import { createAudienceCache } from "./domain/service-clients.ts";
+import { registerIdentityTenantData } from "./domain/tenant-data.ts";
 import { createTokenSigner } from "./domain/tokens.ts";
 import { startTenantConsumer } from "./events/consume-tenant-events.ts";
 import { createJwksServer, type JwksServer } from "./jwks-http.ts";
@@ -37,6 +39,13 @@ export interface BuildOptions {
   shutdownGraceMs?: number;
   onShutdown?: readonly ShutdownHook[];
   readinessChecks?: readonly ReadinessCheck[];
+  /** The plan catalogue for seat quotas (default: this process's, from TESSERA_PLANS_FILE or config/plans.yaml). */
+  plans?: PlanCatalogue;
+  /**
+   * With the owner role's URL of identity's database, identity serves TenantDataService (export
+   * and deletion of a tenant's memberships, invitations and API keys).
+   */
+  tenantDataOwnerUrl?: string;
 }
 
 /** identity, built and not yet listening: the gRPC server plus the JWKS endpoint and the consumer. */
@@ -77,6 +86,7 @@ export async function build(options: BuildOptions): Promise<IdentityServer> {
       audience: settings.edgeAudience,
     }),
     logger,
+    plans: options.plans ?? CATALOGUE,
   };
   const jwks: JwksServer = createJwksServer({
     keys,
@@ -88,7 +98,10 @@ export async function build(options: BuildOptions): Promise<IdentityServer> {
   let jwksUrl = "";
   const rpc = createServiceServer({
     service: SERVICE,
-    register: routes(deps, createAudienceCache(deps)),
+    register: (router) => {
+      routes(deps, createAudienceCache(deps))(router);
+      if (options.tenantDataOwnerUrl) registerIdentityTenantData(router, orm, options.tenantDataOwnerUrl, logger);
+    },
     verifier: createLocalVerifier({ keys: keys.getKey, issuer: settings.issuer, audience: SERVICE }),
     publicServices: PUBLIC_SERVICES,
     logger,

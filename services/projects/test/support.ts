@@ -10,6 +10,7 @@ import type { TestIssuer } from "@tessera/platform/auth/testing";
 import { createDb } from "@tessera/platform/db";
 import { connectNats, ensureStreams, startOutboxRelay } from "@tessera/platform/events";
 import { createLogger } from "@tessera/platform/log";
+import { type QuotaSource, UNLIMITED } from "@tessera/platform/plans";
 import type { RpcServer } from "@tessera/platform/rpc-server";
 import { EventEnvelopeSchema } from "@tessera/proto/tessera/common/v1/event_pb";
 import {
@@ -49,8 +50,25 @@ export interface InProcess {
   stop(): Promise<void>;
 }
 
-/** Starts projects in-process. */
-export async function startInProcess(env: ProjectsEnv, logName: string): Promise<InProcess> {
+/** A plan without limits: what in-process tests run on unless they test quotas. */
+export const NO_LIMITS: QuotaSource = async () => ({
+  id: "no-limits",
+  quotas: {
+    requestsPerMinute: UNLIMITED,
+    seats: UNLIMITED,
+    projects: UNLIMITED,
+    storageBytes: UNLIMITED,
+    auditRetentionDays: UNLIMITED,
+    extensionCpuMsPerDay: UNLIMITED,
+  },
+});
+
+/** Starts projects in-process; every tenant's plan comes from `quotaOf` (default: no limits). */
+export async function startInProcess(
+  env: ProjectsEnv,
+  logName: string,
+  quotaOf: QuotaSource = NO_LIMITS,
+): Promise<InProcess> {
   const config = configSchema.parse(serviceVars(env));
   const logger = createLogger({ service: SERVICE, level: "info", destination: captureLogs(logName).stream });
   const db = await createDb({ url: env.db.appUrl, entities, logger, poolMax: 4 });
@@ -62,6 +80,7 @@ export async function startInProcess(env: ProjectsEnv, logName: string): Promise
     verifier: createTokenVerifier({ jwksUrl: env.issuer.jwksUrl, issuer: env.issuer.issuer, audience: SERVICE }),
     logger,
     config,
+    quotaOf,
     shutdownHooks: [() => relay.stop(), () => db.close()],
   });
   const { url } = await server.listen();

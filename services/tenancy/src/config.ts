@@ -2,6 +2,26 @@ import { env, z } from "@tessera/platform/config";
 import { databaseEnv, natsEnv, serviceEnv } from "@tessera/platform/service";
 import { STEP_NAMES } from "./domain/saga/steps.ts";
 
+const SERVER = /^[a-z][a-z0-9-]{0,30}$/;
+
+function jsonEnv<T extends z.ZodType>(shape: T, fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v, ctx): z.infer<T> => {
+      const parsed = (() => {
+        try {
+          return shape.safeParse(JSON.parse(v));
+        } catch {
+          return undefined;
+        }
+      })();
+      if (parsed?.success) return parsed.data;
+      ctx.addIssue({ code: "custom", message: `must be JSON: ${parsed?.error.issues[0]?.message ?? "not JSON"}` });
+      return z.NEVER;
+    });
+}
+
 /** tenancy's environment: the kit's service, database and NATS variables plus its own. */
 export const configSchema = z.object({
   ...serviceEnv,
@@ -23,9 +43,50 @@ export const configSchema = z.object({
    * FAULT INJECTION, for tests only: kill the process (SIGKILL) right after this provisioning step
    * is recorded done. Unset (the default) in every real deployment.
    */
+  /** Database servers for dedicated (bridge) databases: JSON `{"<name>": "<admin postgres:// URL>"}`. */
+  TENANCY_DATABASE_SERVERS: jsonEnv(z.record(z.string().regex(SERVER), env.postgresUrl()), "{}"),
+  /** The server new dedicated databases go to unless a move names another. */
+  TENANCY_DEFAULT_DATABASE_SERVER: z.string().regex(SERVER).default("main"),
+  /**
+   * The services holding tenant data: JSON `[{"name", "url", "routed", "database"}]` — routed services'
+   * data follows the tenant's placement (dedicated databases, moves); the others keep it shared.
+   */
+  TENANCY_DATA_SERVICES: jsonEnv(
+    z.array(
+      z
+        .object({
+          name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
+          url: z.url(),
+          routed: z.boolean(),
+          database: z.string().regex(/^[a-z_][a-z0-9_]{0,40}$/),
+        })
+        .strict(),
+    ),
+    "[]",
+  ),
+  IDENTITY_URL: env.url().optional(),
+  SERVICE_CLIENT_ID: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}$/)
+    .default("tenancy"),
+  SERVICE_CLIENT_SECRET: z.string().min(16).optional(),
+  /** Where export bundles are written (a volume or mounted object store in a cluster). */
+  TENANCY_EXPORT_DIR: z.string().min(1).optional(),
+  /** The platform's Ed25519 export signing key, PEM (PKCS#8). */
+  TENANCY_EXPORT_SIGNING_KEY: z.string().includes("PRIVATE KEY").optional(),
+  /** After a move's switch, how long the source stays fenced before clean-up may begin (edge caches). */
+  TENANCY_MOVE_DRAIN_MS: env.durationMs(35_000),
+  /** After a move's switch, how long the source rows are kept. */
+  TENANCY_MOVE_GRACE_MS: env.durationMs(300_000),
+  /** Rows per copy batch of a move. */
+  TENANCY_MOVE_BATCH_ROWS: z.coerce.number().int().min(1).max(10_000).default(2_000),
+  /** Failed attempts of a phase before a move rolls back (before its switch). */
+  TENANCY_MOVE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   TENANCY_FAULT_CRASH_AFTER_STEP: z
     .string()
-    .refine((v) => STEP_NAMES.includes(v), { message: `must be one of ${STEP_NAMES.join(", ")}` })
+    .refine((v) => STEP_NAMES.includes(v) || /^(move|delete)\.[a-z_]+$/.test(v), {
+      message: `must be one of ${STEP_NAMES.join(", ")}, or move.<phase> / delete.<phase>`,
+    })
     .optional(),
 });
 

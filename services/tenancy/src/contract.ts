@@ -66,7 +66,11 @@ export function tenantToProto(t: TenantView): Tenant {
     tier: TIER_TO_PROTO[t.tier],
     plan: t.plan,
     status: STATUS_TO_PROTO[t.status],
-    placement: create(PlacementSchema, { database: t.placementDatabase, namespace: t.placementNamespace }),
+    placement: create(PlacementSchema, {
+      database: t.placementDatabase,
+      namespace: t.placementNamespace,
+      writesFenced: t.writesFenced,
+    }),
     region: t.region,
     verifiedDomains: [...t.verifiedDomains],
     createTime: timestampFromDate(t.createdAt),

@@ -1,6 +1,9 @@
+import { createServiceTokenSource } from "@tessera/platform/auth";
 import { runService } from "@tessera/platform/service";
 import { configSchema } from "./config.ts";
+import { createDataPlane, localDatabaseDriver } from "./domain/data-plane.ts";
 import { entities } from "./domain/entities.ts";
+import { exportSigner } from "./domain/exports.ts";
 import { build, SERVICE } from "./server.ts";
 
 await runService({
@@ -12,9 +15,35 @@ await runService({
     const orm = rt.db?.orm;
     if (!orm) throw new Error("tenancy needs its database (DATABASE_URL)");
     const crashAfter = rt.config.TENANCY_FAULT_CRASH_AFTER_STEP;
+    let crashed = false;
     if (crashAfter)
       rt.logger.warn({ step: crashAfter }, "FAULT INJECTION enabled: the process kills itself after this step");
-    const { server, runner } = build({
+    const cfg = rt.config;
+    const tokens =
+      cfg.IDENTITY_URL && cfg.SERVICE_CLIENT_SECRET
+        ? createServiceTokenSource({
+            identityUrl: cfg.IDENTITY_URL,
+            clientId: cfg.SERVICE_CLIENT_ID,
+            clientSecret: cfg.SERVICE_CLIENT_SECRET,
+            logger: rt.logger,
+          })
+        : undefined;
+    if (cfg.TENANCY_DATA_SERVICES.length > 0 && !tokens)
+      throw new Error("TENANCY_DATA_SERVICES needs IDENTITY_URL and SERVICE_CLIENT_SECRET");
+    const dataPlane = tokens ? createDataPlane(cfg.TENANCY_DATA_SERVICES, tokens) : undefined;
+    const database =
+      dataPlane && Object.keys(cfg.TENANCY_DATABASE_SERVERS).length > 0
+        ? localDatabaseDriver({
+            servers: cfg.TENANCY_DATABASE_SERVERS,
+            defaultServer: cfg.TENANCY_DEFAULT_DATABASE_SERVER,
+            plane: dataPlane,
+          })
+        : undefined;
+    if (tokens) rt.shutdownHooks.push(async () => tokens.close());
+    const { server, runner, operations } = build({
+      ...(dataPlane && { dataPlane }),
+      ...(database && { drivers: { database } }),
+      ...(cfg.TENANCY_EXPORT_SIGNING_KEY && { exportSigner: exportSigner(cfg.TENANCY_EXPORT_SIGNING_KEY) }),
       orm,
       verifier: rt.verifier,
       logger: rt.logger,
@@ -23,7 +52,8 @@ await runService({
       readinessChecks: rt.readinessChecks,
       ...(crashAfter && {
         afterStepDone: (_tenantId: string, step: string) => {
-          if (step !== crashAfter) return;
+          if (step !== crashAfter || crashed) return;
+          crashed = true;
           rt.logger.warn({ step }, "FAULT INJECTION: killing the process");
           // the saga must not go on while the (asynchronous) log line is written out
           return new Promise<void>(() => setTimeout(() => process.kill(process.pid, "SIGKILL"), 100));
@@ -31,6 +61,7 @@ await runService({
       }),
     });
     runner.start();
+    operations.start();
     return server;
   },
 });

@@ -37,6 +37,8 @@ function databaseDriver() {
       if (failure) throw new Error(failure);
       migrated.push(database);
     },
+    async dropDatabase() {},
+    hasServer: () => true,
   };
   return {
     driver,

@@ -89,7 +89,6 @@ describe("CreateTenant", () => {
     ["display_name", { displayName: "" }],
     ["display_name", { displayName: "   " }],
     ["display_name", { displayName: "x".repeat(201) }],
-    ["tier", { tier: Tier.UNSPECIFIED }],
     ["tier", { tier: 42 as Tier }],
     ["plan", { plan: "Gold Plan" }],
     ["plan", { plan: "platinum" }],
@@ -102,6 +101,18 @@ describe("CreateTenant", () => {
     const res = await failure(create(overrides as Parameters<typeof newTenant>[0]));
     expect(res.code).toBe(Code.InvalidArgument);
     expect(res.fields).toContain(field);
+  });
+
+  it("gives a tenant that asks for no tier its plan's default tier (config/plans.yaml); an explicit tier overrides it", async () => {
+    const team = await create({ plan: "team", tier: Tier.UNSPECIFIED });
+    expect(team.tenant?.tier).toBe(Tier.POOL);
+    expect(team.tenant?.status).toBe(TenantStatus.ACTIVE);
+    // business defaults to bridge, which this deployment has no driver for
+    const business = await failure(create({ plan: "business", tier: Tier.UNSPECIFIED }));
+    expect(business).toMatchObject({ code: Code.FailedPrecondition, fields: ["tier"] });
+    expect(business.message).toMatch(/bridge tier cannot be provisioned/);
+    const overridden = await create({ plan: "business", tier: Tier.POOL });
+    expect(overridden.tenant?.tier).toBe(Tier.POOL);
   });
 
   it("refuses bridge and silo tenants with FailedPrecondition on tier when no driver is configured", async () => {
@@ -368,6 +379,7 @@ describe("ListPlans", () => {
     const res = await svc.client.listPlans({}, as(await tok.tenantUser(randomUUID(), ["viewer"])));
     expect(res.plans.map((p) => p.id)).toEqual(["free", "team", "business", "enterprise"]);
     expect(res.plans[3]?.quotas?.seats).toBe(-1n);
+    expect(res.plans.map((p) => p.defaultTier)).toEqual([Tier.POOL, Tier.POOL, Tier.BRIDGE, Tier.SILO]);
     expect((await failure(svc.client.listPlans({}, { timeoutMs: 5_000 }))).code).toBe(Code.Unauthenticated);
   });
 });

@@ -10,6 +10,8 @@ const USAGE = `usage: ./tessera <command>
   test [--skip-static] [filters]  biome, tsc, buf lint, buf breaking, vitest, log scan; then a summary
                                   filters (vitest file filters, -t name, …) run only vitest and the log scan
   metrics [--watch] [--interval s] per-endpoint requests, error rate, p50/p95/p99 of the running platform
+  tenants <command> [--json]      operate tenants: create, list, show, progress, suspend, resume, offboard,
+                                  move, delete, export (./tessera tenants help for each command's arguments)
   help                            this text
 
 See README.md for the environment variables.`;
@@ -32,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "metrics":
       return (await import("./metrics/command.ts")).runMetrics(rest);
+    case "tenants":
+      return (await import("./tenants/command.ts")).runTenants(rest);
     case "help":
     case "--help":
     case "-h":

@@ -58,7 +58,22 @@ export class ConflictError extends GatewayError {
   override name = "ConflictError";
 }
 
-/** Too many attempts, or a plan quota is used up. */
+/** A change that would exceed a quota of the tenant's plan (projects, seats, storage). */
+export class QuotaExceededError extends GatewayError {
+  readonly code = "QUOTA_EXCEEDED";
+  override name = "QuotaExceededError";
+  /** The quota, as the contract names it: `projects`, `seats`, `storage_bytes`. */
+  readonly quota: string;
+  /** Its limit on the tenant's plan. */
+  readonly limit: number;
+  constructor(quota: string, limit: number, message = `The plan's ${quota} quota (${limit}) is used up.`) {
+    super(message);
+    this.quota = quota;
+    this.limit = limit;
+  }
+}
+
+/** Too many attempts (rate limiting). */
 export class RateLimitedError extends GatewayError {
   readonly code = "RATE_LIMITED";
   override name = "RateLimitedError";

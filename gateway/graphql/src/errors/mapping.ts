@@ -1,7 +1,7 @@
 import { type FieldPath, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DomainError, type DomainErrorKind } from "@tessera/platform/errors";
-import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { DomainError, type DomainErrorKind, QuotaExceeded } from "@tessera/platform/errors";
+import { BadRequestSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { GraphQLError } from "../graphql.ts";
 import {
   ConflictError,
@@ -10,6 +10,7 @@ import {
   GatewayError,
   InputError,
   NotFoundError,
+  QuotaExceededError,
   RateLimitedError,
   UnauthenticatedError,
   UnavailableError,
@@ -25,7 +26,8 @@ import {
  * | PERMISSION_DENIED                             | ForbiddenError         | FORBIDDEN         |
  * | UNAUTHENTICATED                               | UnauthenticatedError   | UNAUTHENTICATED   |
  * | ALREADY_EXISTS, ABORTED, FAILED_PRECONDITION  | ConflictError          | CONFLICT          |
- * | RESOURCE_EXHAUSTED                            | RateLimitedError       | RATE_LIMITED      |
+ * | RESOURCE_EXHAUSTED with a QuotaFailure        | QuotaExceededError     | QUOTA_EXCEEDED    |
+ * | RESOURCE_EXHAUSTED (rate limiting)            | RateLimitedError       | RATE_LIMITED      |
  * | UNAVAILABLE, DEADLINE_EXCEEDED                | UnavailableError       | UNAVAILABLE       |
  * | anything else                                 | (unchanged: masked)    | INTERNAL_SERVER_ERROR |
  */
@@ -39,7 +41,7 @@ const BY_CODE: Partial<Record<Code, (e: ConnectError) => GatewayError>> = {
   [Code.AlreadyExists]: (e) => new ConflictError(e.rawMessage || "Already exists."),
   [Code.Aborted]: (e) => new ConflictError(e.rawMessage || "Changed meanwhile; try again."),
   [Code.FailedPrecondition]: (e) => new ConflictError(e.rawMessage || "Not possible in the current state."),
-  [Code.ResourceExhausted]: (e) => new RateLimitedError(e.rawMessage || undefined),
+  [Code.ResourceExhausted]: (e) => quotaExceeded(e) ?? new RateLimitedError(e.rawMessage || undefined),
   [Code.Unavailable]: () => new UnavailableError(),
   [Code.DeadlineExceeded]: () => new UnavailableError(),
 };
@@ -61,6 +63,7 @@ const BY_KIND: Record<DomainErrorKind, Code> = {
  */
 export function fromServiceError(err: unknown): unknown {
   if (err instanceof GatewayError) return err;
+  if (err instanceof QuotaExceeded) return new QuotaExceededError(err.quota, err.limit, err.message);
   if (err instanceof DomainError) {
     const fields = err.violations.map((v) => ({ field: graphqlFieldPath(v.field), message: v.message }));
     if (err.kind === "InvalidArgument") return new InputError(err.message, fields);
@@ -74,11 +77,20 @@ export function fromServiceError(err: unknown): unknown {
 export function gatewayGraphQLError(err: GatewayError, like?: GraphQLError): GraphQLError {
   const extensions: Record<string, unknown> = { code: err.code };
   if (err instanceof InputError && err.fieldErrors.length > 0) extensions.fieldErrors = err.fieldErrors;
+  if (err instanceof QuotaExceededError) Object.assign(extensions, { quota: err.quota, limit: err.limit });
   return new GraphQLError(err.message, {
     ...(like?.nodes ? { nodes: like.nodes } : {}),
     ...(like?.path ? { path: like.path } : {}),
     extensions,
   });
+}
+
+/** A used-up plan quota: RESOURCE_EXHAUSTED with a google.rpc.QuotaFailure naming the quota and its limit. */
+function quotaExceeded(err: ConnectError): QuotaExceededError | undefined {
+  const v = err.findDetails(QuotaFailureSchema).flatMap((d) => d.violations)[0];
+  return v?.quotaMetric
+    ? new QuotaExceededError(v.quotaMetric, Number(v.quotaValue), err.rawMessage || undefined)
+    : undefined;
 }
 
 function fieldErrorsOf(err: ConnectError): FieldError[] {

@@ -3,7 +3,7 @@ import { builder } from "../builder.ts";
 import { loadFirstPage } from "../first-pages.ts";
 import { encodeGlobalId, requireGlobalId } from "../global-id.ts";
 import { fetchConnection } from "../pagination.ts";
-import { connectionComplexity, DateTime, pageArgs, resultTypes, toDate } from "./common.ts";
+import { connectionComplexity, DateTime, pageArgs, QUOTA_WRITE_ERRORS, resultTypes, toDate } from "./common.ts";
 import { TaskRef } from "./task.ts";
 import { UserRef } from "./user.ts";
 
@@ -68,7 +68,7 @@ builder.mutationField("addComment", (t) =>
     type: CommentRef,
     description: "Comments on a task (members and above).",
     args: { input: t.arg({ type: AddCommentInput, required: true }) },
-    errors: resultTypes("AddComment", "comment"),
+    errors: resultTypes("AddComment", "comment", QUOTA_WRITE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const res = await ctx.rpc.tasks.addComment({
         taskId: requireGlobalId(String(input.taskId), "Task"),

@@ -9,6 +9,7 @@ import {
   type GatewayError,
   InputError,
   NotFoundError,
+  QuotaExceededError,
   RateLimitedError,
   UnauthenticatedError,
 } from "../errors/gateway-errors.ts";
@@ -95,9 +96,26 @@ builder.objectType(ConflictError, {
   isTypeOf: (value) => value instanceof ConflictError,
 });
 
+builder.objectType(QuotaExceededError, {
+  name: "QuotaExceededError",
+  description: "The change would exceed a quota of the tenant's plan (`quota`: projects, seats, storage_bytes).",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof QuotaExceededError,
+  fields: (t) => ({
+    quota: t.exposeString("quota", {
+      description: "The quota, as the plan names it: `projects`, `seats`, `storage_bytes`.",
+    }),
+    limit: t.field({
+      type: "Float",
+      description: "The quota's limit on the tenant's plan (a count, or bytes for `storage_bytes`).",
+      resolve: (e) => e.limit,
+    }),
+  }),
+});
+
 builder.objectType(RateLimitedError, {
   name: "RateLimitedError",
-  description: "Too many attempts, or a plan quota is used up.",
+  description: "Too many attempts.",
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof RateLimitedError,
 });
@@ -112,8 +130,11 @@ builder.objectType(UnauthenticatedError, {
 /** The expected failures of every write. */
 export const WRITE_ERRORS = [InputError, ForbiddenError, NotFoundError, ConflictError, RateLimitedError];
 
+/** The expected failures of writes that add or grow data (projects, tasks, comments): a plan quota may be used up. */
+export const QUOTA_WRITE_ERRORS = [...WRITE_ERRORS, QuotaExceededError];
+
 /** A class of expected failures that mutations list in their result unions. */
-export type ErrorClass = (typeof WRITE_ERRORS)[number] | typeof UnauthenticatedError;
+export type ErrorClass = (typeof QUOTA_WRITE_ERRORS)[number] | typeof UnauthenticatedError;
 
 /**
  * Errors-plugin options naming the generated types `<Name>Result` (union) and `<Name>Success`

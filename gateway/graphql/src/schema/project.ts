@@ -4,7 +4,7 @@ import { builder } from "../builder.ts";
 import type { GatewayContext } from "../context.ts";
 import { parseGlobalId, requireGlobalId } from "../global-id.ts";
 import { fetchConnection } from "../pagination.ts";
-import { connectionComplexity, DateTime, pageArgs, resultTypes, toDate } from "./common.ts";
+import { connectionComplexity, DateTime, pageArgs, QUOTA_WRITE_ERRORS, resultTypes, toDate } from "./common.ts";
 
 /**
  * A tenant's project. Loaded through BatchGetProjects (one call per request for all projects a
@@ -98,7 +98,7 @@ builder.mutationFields((t) => ({
     type: ProjectRef,
     description: "Adds a project (members and above).",
     args: { input: t.arg({ type: CreateProjectInput, required: true }) },
-    errors: resultTypes("CreateProject", "project"),
+    errors: resultTypes("CreateProject", "project", QUOTA_WRITE_ERRORS),
     resolve: async (_root, { input }, ctx) =>
       project(
         await ctx.rpc.projects.createProject({
@@ -112,7 +112,7 @@ builder.mutationFields((t) => ({
     type: ProjectRef,
     description: "Changes name and/or description (members and above).",
     args: { input: t.arg({ type: UpdateProjectInput, required: true }) },
-    errors: resultTypes("UpdateProject", "project"),
+    errors: resultTypes("UpdateProject", "project", QUOTA_WRITE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const paths = [...(input.name != null ? ["name"] : []), ...(input.description != null ? ["description"] : [])];
       return project(

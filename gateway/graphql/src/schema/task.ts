@@ -5,7 +5,16 @@ import type { GatewayContext } from "../context.ts";
 import { loadFirstPage } from "../first-pages.ts";
 import { parseGlobalId, requireGlobalId } from "../global-id.ts";
 import { type Connection, fetchConnection } from "../pagination.ts";
-import { connectionComplexity, DateScalar, DateTime, definedEnum, pageArgs, resultTypes, toDate } from "./common.ts";
+import {
+  connectionComplexity,
+  DateScalar,
+  DateTime,
+  definedEnum,
+  pageArgs,
+  QUOTA_WRITE_ERRORS,
+  resultTypes,
+  toDate,
+} from "./common.ts";
 import { ProjectRef } from "./project.ts";
 import { UserRef } from "./user.ts";
 
@@ -174,7 +183,7 @@ builder.mutationFields((t) => ({
     type: TaskRef,
     description: "Adds a task to a project (members and above).",
     args: { input: t.arg({ type: CreateTaskInput, required: true }) },
-    errors: resultTypes("CreateTask", "task"),
+    errors: resultTypes("CreateTask", "task", QUOTA_WRITE_ERRORS),
     resolve: async (_root, { input }, ctx) =>
       task(
         await ctx.rpc.tasks.createTask({
@@ -192,7 +201,7 @@ builder.mutationFields((t) => ({
     type: TaskRef,
     description: "Changes the given fields of a task (members and above).",
     args: { input: t.arg({ type: UpdateTaskInput, required: true }) },
-    errors: resultTypes("UpdateTask", "task"),
+    errors: resultTypes("UpdateTask", "task", QUOTA_WRITE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const paths: string[] = [];
       if (input.title != null) paths.push("title");

@@ -1,6 +1,7 @@
+import { getPlan } from "@tessera/platform/plans";
 import { describe, expect, it } from "vitest";
 import { dataOf } from "../support.ts";
-import { createProject, createTask, type Env, gid } from "./env.ts";
+import { createProject, createTask, type Env, gid, login } from "./env.ts";
 
 const UPDATE = `mutation U($input: UpdateTaskInput!) {
   updateTask(input: $input) {
@@ -86,6 +87,31 @@ export function writeScenarios(env: () => Env): void {
       expect(result.__typename).toBe("ValidationError");
       expect(result.code).toBe("BAD_USER_INPUT");
       expect(result.fieldErrors.map((f) => f.field).sort()).toEqual(["key", "name"]);
+    });
+
+    it("answers a create past the plan's quota with a typed QuotaExceededError { quota, limit }", async () => {
+      const { gw, platform } = env();
+      const tenant = await platform.seed.tenant({ plan: "free" });
+      const token = await login(gw, await tenant.user("member"));
+      const limit = getPlan("free").quotas.projects;
+      for (let i = 0; i < limit; i++) await createProject(gw, token, `Quota ${i}`);
+      const res = await gw.gql(
+        `mutation { createProject(input: { name: "One too many", key: "QUOTA" }) {
+          __typename ... on QuotaExceededError { code message quota limit } } }`,
+        {},
+        token,
+      );
+      expect(res.body).toEqual({
+        data: {
+          createProject: {
+            __typename: "QuotaExceededError",
+            code: "QUOTA_EXCEEDED",
+            message: `quota exceeded: projects (limit ${limit} on plan free)`,
+            quota: "projects",
+            limit,
+          },
+        },
+      });
     });
 
     it("answers a viewer's createProject with a typed ForbiddenError", async () => {

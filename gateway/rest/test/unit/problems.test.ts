@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { QuotaExceeded, toConnectError } from "@tessera/platform/errors";
 import { createLogger } from "@tessera/platform/log";
 import { BadRequestSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { describe, expect, it } from "vitest";
@@ -41,6 +42,22 @@ describe("the one gRPC → HTTP mapping", () => {
       expect(PROBLEM_KINDS[GRPC_TO_PROBLEM[Number(code) as Code]].status).toBe(status);
       expect(p.type).toMatch(/^urn:tessera:problem:[a-z-]+$/);
     }
+  });
+
+  it("answers a used-up plan quota (RESOURCE_EXHAUSTED with a QuotaFailure) with 403 quota-exceeded naming quota and limit, rate limiting stays 429", () => {
+    const quota = toConnectError(new QuotaExceeded("projects", 3, "free"));
+    expect(fromConnectError(quota).problem).toEqual({
+      type: "urn:tessera:problem:quota-exceeded",
+      title: "Plan quota exceeded",
+      status: 403,
+      detail: "quota exceeded: projects (limit 3 on plan free)",
+      quota: "projects",
+      limit: 3,
+    });
+    expect(fromConnectError(new ConnectError("slow down", Code.ResourceExhausted)).problem).toMatchObject({
+      type: "urn:tessera:problem:rate-limited",
+      status: 429,
+    });
   });
 
   it("turns field violations into field-level errors with REST names", () => {

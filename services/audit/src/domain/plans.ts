@@ -1,11 +1,11 @@
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { findPlan, getPlan } from "@tessera/platform/plans";
+import { DEFAULT_PLAN as CATALOGUE_DEFAULT, findPlan } from "@tessera/platform/plans";
 import type { EventEnvelope } from "@tessera/proto/tessera/common/v1/event_pb";
 import { TenantEventSchema } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import type { Sql } from "./sql.ts";
 
-/** The plan a tenant audit has heard nothing about is assumed to be on. */
-export const DEFAULT_PLAN = "free";
+/** The plan a tenant audit has heard nothing about is assumed to be on: the catalogue's `defaultPlan`. */
+export const DEFAULT_PLAN: string = CATALOGUE_DEFAULT.id;
 
 const UPSERT = `insert into audit_tenant_plans (tenant_id, plan, changed_at) values (?, ?, ?)
 on conflict (tenant_id) do update set plan = excluded.plan, changed_at = excluded.changed_at
@@ -25,7 +25,7 @@ export async function projectPlan(sql: Sql, envelope: EventEnvelope, at: Date): 
   return plan;
 }
 
-/** Days a tenant's records are kept: its plan's `audit_retention_days` (the free plan when unknown). */
+/** Days a tenant's records are kept: its plan's `audit_retention_days` (the default plan's when unknown). */
 export function retentionDays(plan: string | undefined): number {
-  return (findPlan(plan ?? DEFAULT_PLAN) ?? getPlan(DEFAULT_PLAN)).quotas.auditRetentionDays;
+  return (findPlan(plan ?? DEFAULT_PLAN) ?? CATALOGUE_DEFAULT).quotas.auditRetentionDays;
 }

@@ -1,6 +1,7 @@
 import type { TokenVerifier } from "@tessera/platform/auth";
 import type { Orm } from "@tessera/platform/db";
 import type { Logger } from "@tessera/platform/log";
+import type { PlanCatalogue } from "@tessera/platform/plans";
 import type { IdentitySettings } from "../config.ts";
 import type { KeyStore } from "./keys.ts";
 import type { PasswordHasher } from "./passwords.ts";
@@ -16,4 +17,6 @@ export interface IdentityDeps {
   /** Verifies user access tokens (aud = the edge audience) presented to ExchangeToken. */
   userTokenVerifier: TokenVerifier;
   logger: Logger;
+  /** The plan catalogue seat quotas are read from (the tenant's plan id comes from the tenant projection). */
+  plans: PlanCatalogue;
 }

@@ -6,6 +6,7 @@ import type { IdentityDeps } from "./deps.ts";
 import { accountLockedUntil, recordAccountFailure } from "./lockout.ts";
 import { type Cursor, decodeCursor, nextPageToken, type PageInput, pageSize } from "./paging.ts";
 import { caller, permissions, requireEdge, type TenantRole } from "./roles.ts";
+import { requireSeats } from "./seats.ts";
 import { newInvitationToken, sha256Hex } from "./secrets.ts";
 import { query, queryOne, setLocal, toDate } from "./sql.ts";
 import { tenantIsActive } from "./tenants.ts";
@@ -90,7 +91,8 @@ function invitationTenant(requested: string, role: TenantRole): string {
 
 /**
  * Invites an email address to the tenant with a role. A pending invitation to the same address is
- * replaced; an address that already belongs to a member is AlreadyExists.
+ * replaced; an address that already belongs to a member is AlreadyExists; a tenant whose plan's
+ * seats are all taken gets QuotaExceeded (`seats`).
  */
 export async function createInvitation(
   deps: IdentityDeps,
@@ -110,6 +112,7 @@ export async function createInvitation(
         [tenantId, email],
       );
       if (member) throw new AlreadyExists("that address already belongs to a member");
+      await requireSeats(deps, em, tenantId, 1);
       await query(
         em,
         `update invitations set revoked_at = now(), updated_at = now()
@@ -142,7 +145,8 @@ async function invitationByToken(em: TxEntityManager, tokenHash: string): Promis
 
 /**
  * Spends an invitation token (edges only): a new user is created with the password; an existing
- * user must give their current password. Then the membership is added, once.
+ * user must give their current password. Then the membership is added, once, if the tenant's plan
+ * has a seat for it (QuotaExceeded on `seats` otherwise, and nothing changes).
  */
 export async function acceptInvitation(
   deps: IdentityDeps,
@@ -197,6 +201,8 @@ export async function acceptInvitation(
          returning tenant_id, user_id, role, created_at, updated_at`,
         [invitation.tenantId, user.id, invitation.role],
       );
+      // counted with the new membership, under the lock of the tenant's plan row (one at a time)
+      if (inserted) await requireSeats(deps, em, invitation.tenantId, 0);
       await query(em, "update invitations set accepted_at = now(), accepted_by = ?, updated_at = now() where id = ?", [
         user.id,
         invitation.id,

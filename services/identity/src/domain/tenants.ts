@@ -1,5 +1,6 @@
 import type { TxEntityManager } from "@tessera/platform/db";
 import { PermissionDenied } from "@tessera/platform/errors";
+import type { Plan, PlanCatalogue } from "@tessera/platform/plans";
 import { query, queryOne } from "./sql.ts";
 
 /** Tenant statuses as identity's projection stores them (lower-case names of tenancy's TenantStatus). */
@@ -36,13 +37,33 @@ export async function tenantIdBySlug(em: TxEntityManager, slug: string): Promise
 /** Applies one tenant event to the projection; older events than the stored one are ignored. */
 export async function applyTenantState(
   em: TxEntityManager,
-  state: { id: string; slug: string; status: ProjectedStatus; at: Date },
+  state: { id: string; slug: string; status: ProjectedStatus; plan: string; at: Date },
 ): Promise<void> {
   await query(
     em,
-    `insert into tenants (id, slug, status, version_time) values (?, ?, ?, ?)
-     on conflict (id) do update set slug = excluded.slug, status = excluded.status, version_time = excluded.version_time
+    `insert into tenants (id, slug, status, plan, version_time) values (?, ?, ?, ?, ?)
+     on conflict (id) do update set slug = excluded.slug, status = excluded.status, plan = excluded.plan,
+       version_time = excluded.version_time
      where tenants.version_time <= excluded.version_time`,
-    [state.id, state.slug, state.status, state.at],
+    [state.id, state.slug, state.status, state.plan || null, state.at],
   );
+}
+
+/**
+ * The tenant's plan as the projection knows it, its row locked until the transaction ends (so
+ * concurrent seat checks of one tenant run one after the other). Undefined while identity has not
+ * heard of the tenant's plan yet (no event consumed, or projected before plans were): like an
+ * unknown status, that lets the change through rather than lock a tenant out while events lag.
+ * A plan id the catalogue lacks gets the catalogue's default plan.
+ */
+export async function lockTenantPlan(
+  em: TxEntityManager,
+  catalogue: PlanCatalogue,
+  tenantId: string,
+): Promise<Plan | undefined> {
+  const row = await queryOne<{ plan: string | null }>(em, "select plan from tenants where id = ? for update", [
+    tenantId,
+  ]);
+  if (!row?.plan) return undefined;
+  return catalogue.find(row.plan) ?? catalogue.defaultPlan;
 }

@@ -18,9 +18,9 @@ const STATUS: Partial<Record<TenantStatus, ProjectedStatus>> = {
 };
 
 /**
- * Keeps identity's projection of tenant status (and slug) from tenancy's `tenant.*` events, so
+ * Keeps identity's projection of tenant status (slug and plan) from tenancy's `tenant.*` events, so
  * Login, Refresh and ExchangeToken refuse a suspended tenant's users and keys as soon as the event
- * is consumed. Events carry the tenant as it is after the change; older ones never overwrite newer.
+ * is consumed, and invitations respect the plan's seats. Events carry the tenant as it is after the change; older ones never overwrite newer.
  */
 export function startTenantConsumer(deps: {
   nats: NatsConnection;
@@ -48,7 +48,7 @@ export function startTenantConsumer(deps: {
         return;
       }
       const at = envelope.occurredAt ? timestampDate(envelope.occurredAt) : new Date();
-      await applyTenantState(em, { id: envelope.tenantId, slug: tenant.slug, status, at });
+      await applyTenantState(em, { id: envelope.tenantId, slug: tenant.slug, status, plan: tenant.plan, at });
       deps.logger.info({ status, type: envelope.type }, "tenant status projected");
     },
   });

@@ -7,21 +7,25 @@ import { decodeCursor, encodeCursor, isUuid, listKey } from "./cursor.ts";
 import type { ProjectsDeps } from "./deps.ts";
 import { Comment, type CommentRow } from "./entities.ts";
 import { type CommentView, type Page, type PageInput, type ParentPage, pageSize } from "./model.ts";
+import { enforceQuotas } from "./quotas.ts";
 import { commentView, requireText, uniqueIds } from "./rules.ts";
 import { findTask } from "./tasks.ts";
 
 /**
  * Adds a comment to a task of the caller's tenant (NotFound otherwise) and enqueues
  * `comment.added`. The author is the caller (user id, API key id or service name). The task is
- * share-locked, so a concurrent delete waits instead of failing the insert.
+ * share-locked, so a concurrent delete waits instead of failing the insert. Beyond the plan's
+ * `storage_bytes` quota, QuotaExceeded.
  */
 export async function addComment(deps: ProjectsDeps, taskId: string, body: string): Promise<CommentView> {
-  const { principal } = authorize("comments.write");
+  const { principal, tenantId } = authorize("comments.write");
   requireText(body, "body");
+  const plan = await deps.quotaOf(tenantId);
   const comment = await withTenantTransaction(deps.orm, async (em) => {
     const task = await findTask(em, taskId, LockMode.PESSIMISTIC_READ);
     const row = em.create(Comment, { taskId: task.id, authorId: principal.subject, body });
     await em.flush();
+    await enforceQuotas(em, tenantId, plan, { grewStorage: true });
     const view = commentView(row);
     await publishCommentAdded(em, view);
     return view;

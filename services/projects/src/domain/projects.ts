@@ -7,6 +7,7 @@ import { decodeCursor, encodeCursor, listKey } from "./cursor.ts";
 import type { ProjectsDeps } from "./deps.ts";
 import { Project, type ProjectRow } from "./entities.ts";
 import { type Page, type PageInput, PROJECT_NOT_FOUND, type ProjectView, pageSize } from "./model.ts";
+import { enforceQuotas, textBytes } from "./quotas.ts";
 import { checkVersion, inOrder, projectView, requireText, uniqueConstraint, uniqueIds } from "./rules.ts";
 
 /** What CreateProject asks for, after the contract's shape checks. */
@@ -16,10 +17,14 @@ export interface NewProject {
   readonly description: string;
 }
 
-/** Creates a project and enqueues `project.created`; a key the tenant already uses is AlreadyExists on `key`. */
+/**
+ * Creates a project and enqueues `project.created`; a key the tenant already uses is AlreadyExists
+ * on `key`; beyond the plan's `projects` (active projects) or `storage_bytes` quota, QuotaExceeded.
+ */
 export async function createProject(deps: ProjectsDeps, input: NewProject): Promise<ProjectView> {
-  authorize("projects.write");
+  const { tenantId } = authorize("projects.write");
   requireText(input.name, "name");
+  const plan = await deps.quotaOf(tenantId);
   try {
     const project = await withTenantTransaction(deps.orm, async (em) => {
       const row = em.create(Project, {
@@ -30,6 +35,7 @@ export async function createProject(deps: ProjectsDeps, input: NewProject): Prom
         version: 1,
       });
       await em.flush();
+      await enforceQuotas(em, tenantId, plan, { addedProject: true, grewStorage: true });
       const view = projectView(row);
       await publishProjectEvent(em, "project.created", view);
       return view;
@@ -111,11 +117,13 @@ export async function updateProject(
   changes: ProjectChanges,
   expectedVersion: number,
 ): Promise<ProjectView> {
-  authorize("projects.write");
+  const { tenantId } = authorize("projects.write");
   if (changes.name !== undefined) requireText(changes.name, "name");
+  const plan = await deps.quotaOf(tenantId);
   return withTenantTransaction(deps.orm, async (em) => {
     const row = await findProject(em, id, true);
     checkVersion("project", row.version, expectedVersion);
+    const bytesBefore = textBytes(row.name, row.description);
     let changed = false;
     if (changes.name !== undefined && changes.name !== row.name) {
       row.name = changes.name;
@@ -128,6 +136,7 @@ export async function updateProject(
     if (!changed) return projectView(row);
     row.version += 1;
     await em.flush();
+    await enforceQuotas(em, tenantId, plan, { grewStorage: textBytes(row.name, row.description) > bytesBefore });
     const view = projectView(row);
     await publishProjectEvent(em, "project.updated", view);
     return view;

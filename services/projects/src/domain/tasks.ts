@@ -18,6 +18,7 @@ import {
 } from "./model.ts";
 import { positionAfter } from "./positions.ts";
 import { findProject } from "./projects.ts";
+import { enforceQuotas, textBytes } from "./quotas.ts";
 import { checkVersion, inOrder, requireDate, requireText, taskView, uniqueIds } from "./rules.ts";
 
 /** What CreateTask asks for, after the contract's shape checks. */
@@ -35,11 +36,13 @@ export interface NewTask {
  * Adds a task at the end of its project and enqueues `task.created` (and `task.completed` when it
  * is created done). The project must exist in the caller's tenant (NotFound) and not be archived
  * (FailedPrecondition). The project row is locked, so concurrent creations get distinct positions.
+ * Beyond the plan's `storage_bytes` quota, QuotaExceeded.
  */
 export async function createTask(deps: ProjectsDeps, input: NewTask): Promise<TaskView> {
-  authorize("tasks.write");
+  const { tenantId } = authorize("tasks.write");
   requireText(input.title, "title");
   if (input.dueDate !== null) requireDate(input.dueDate, "due_date");
+  const plan = await deps.quotaOf(tenantId);
   const task = await withTenantTransaction(deps.orm, async (em) => {
     const project = await findProject(em, input.projectId, true);
     if (project.archivedAt != null) {
@@ -60,6 +63,7 @@ export async function createTask(deps: ProjectsDeps, input: NewTask): Promise<Ta
       version: 1,
     });
     await em.flush();
+    await enforceQuotas(em, tenantId, plan, { grewStorage: true });
     const view = taskView(row);
     await publishTaskEvent(em, "task.created", view);
     if (view.status === "done") await publishTaskEvent(em, "task.completed", view);
@@ -225,6 +229,11 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((l, i) => l === b[i]);
 }
 
+/** The stored text of a task, in bytes, as the storage quota counts it. */
+function taskBytes(row: TaskRow): number {
+  return textBytes(row.title, row.description, row.labels.join(","));
+}
+
 /** Applies the changes to the row; returns the contract names of the fields that really changed. */
 function apply(row: TaskRow, changes: TaskChanges): string[] {
   const changed: string[] = [];
@@ -267,16 +276,19 @@ export async function updateTask(
   changes: TaskChanges,
   expectedVersion: number,
 ): Promise<TaskView> {
-  authorize("tasks.write");
+  const { tenantId } = authorize("tasks.write");
   if (changes.title !== undefined) requireText(changes.title, "title");
   if (changes.dueDate != null) requireDate(changes.dueDate, "due_date");
+  const plan = await deps.quotaOf(tenantId);
   return withTenantTransaction(deps.orm, async (em) => {
     const row = await findTask(em, id, LockMode.PESSIMISTIC_WRITE);
     checkVersion("task", row.version, expectedVersion);
+    const bytesBefore = taskBytes(row);
     const changed = apply(row, changes);
     if (changed.length === 0) return taskView(row);
     row.version += 1;
     await em.flush();
+    await enforceQuotas(em, tenantId, plan, { grewStorage: taskBytes(row) > bytesBefore });
     const view = taskView(row);
     await publishTaskEvent(em, "task.updated", view, changed);
     if (changed.includes("status") && view.status === "done") await publishTaskEvent(em, "task.completed", view);

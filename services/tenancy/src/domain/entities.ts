@@ -23,6 +23,7 @@ export const Tenant = defineEntity({
     region: p.text(),
     placementDatabase: p.text(),
     placementNamespace: p.text(),
+    writesFenced: p.boolean().default(false),
     createRequestId: p.uuid().unique(),
     createdAt: p.datetime(3).onCreate(() => new Date()),
     updatedAt: p

@@ -28,6 +28,8 @@ export interface TenantView {
   readonly region: string;
   readonly placementDatabase: string;
   readonly placementNamespace: string;
+  /** A tier move has paused the tenant's writes. */
+  readonly writesFenced: boolean;
   readonly verifiedDomains: readonly string[];
   readonly createdAt: Date;
   readonly updatedAt: Date;

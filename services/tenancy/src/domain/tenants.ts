@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type FilterQuery, LockMode, UniqueConstraintViolationException } from "@mikro-orm/core";
 import type { Orm, TxEntityManager } from "@tessera/platform/db";
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "@tessera/platform/errors";
-import { isPlanId, PLAN_IDS, type PlanId } from "@tessera/platform/plans";
+import { getPlan, isPlanId, PLAN_IDS, type PlanId } from "@tessera/platform/plans";
 import { publishTenantEvent } from "../events/publish-tenant-event.ts";
 import { TENANT_NOT_FOUND } from "./access.ts";
 import { decodeCursor, encodeCursor, filterKey } from "./cursor.ts";
@@ -33,6 +33,11 @@ export function requirePlan(plan: string, field = "plan"): PlanId {
   ]);
 }
 
+/** The tier a new tenant gets: the one asked for, else its plan's default tier (from the catalogue). */
+export function tierFor(plan: PlanId, requested: Tier | undefined): Tier {
+  return requested ?? getPlan(plan).defaultTier;
+}
+
 function inScope<T>(orm: Orm, scope: ReadScope, fn: (em: TxEntityManager) => Promise<T>): Promise<T> {
   return scope.tenantId === undefined ? withRegistryTransaction(orm, fn) : withTenantScope(orm, scope.tenantId, fn);
 }
@@ -49,6 +54,7 @@ function view(row: TenantRow, domains: readonly string[]): TenantView {
     region: row.region,
     placementDatabase: row.placementDatabase,
     placementNamespace: row.placementNamespace,
+    writesFenced: row.writesFenced,
     verifiedDomains: [...domains].sort(),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -128,6 +134,7 @@ export async function createTenant(
         region: input.region,
         placementDatabase: "",
         placementNamespace: "",
+        writesFenced: false,
         createRequestId: input.requestId.toLowerCase(),
       });
       // the tenant first: the other rows reference it

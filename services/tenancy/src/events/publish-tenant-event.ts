@@ -14,6 +14,10 @@ export const TENANT_EVENT_TYPES = [
   "tenant.suspended",
   "tenant.resumed",
   "tenant.offboarding",
+  "tenant.moving",
+  "tenant.moved",
+  "tenant.move_rolled_back",
+  "tenant.deleted",
 ] as const;
 /** One of {@link TENANT_EVENT_TYPES}. */
 export type TenantEventType = (typeof TENANT_EVENT_TYPES)[number];

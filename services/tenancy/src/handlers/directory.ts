@@ -8,6 +8,7 @@ import { domainOfEmail } from "../domain/domains.ts";
 import { getProvisioning } from "../domain/provisioning.ts";
 import { type ResolveKey, resolveTenant } from "../domain/tenants.ts";
 import type { HandlerDeps } from "./context.ts";
+import { operationView } from "./operations.ts";
 
 type Impl = ServiceImpl<typeof TenantService>;
 
@@ -42,7 +43,13 @@ export function directoryHandlers(deps: HandlerDeps): Pick<Impl, "resolveTenant"
     async getProvisioning(req) {
       requireTenantAccess(currentCaller(), req.tenantId, "tenant.provisioning.read");
       const saga = await getProvisioning(orm, req.tenantId);
-      return { tenantId: req.tenantId.toLowerCase(), steps: saga.steps.map(stepToProto), complete: saga.complete };
+      const operation = await operationView(orm, req.tenantId.toLowerCase());
+      return {
+        tenantId: req.tenantId.toLowerCase(),
+        steps: saga.steps.map(stepToProto),
+        complete: saga.complete,
+        ...(operation && { operation }),
+      };
     },
 
     async listPlans() {

@@ -11,6 +11,7 @@ import {
   type ReadScope,
   requirePlan,
   type TenantChanges,
+  tierFor,
   updateTenant,
 } from "../domain/tenants.ts";
 import type { HandlerDeps } from "./context.ts";
@@ -28,9 +29,7 @@ export function tenantHandlers(
   return {
     async createTenant(req) {
       requirePermission(currentCaller(), "tenant.create");
-      const tier = tierFromProto(req.tier);
-      if (!tier) throw new InvalidArgument("tier is required", [{ field: "tier", message: "must be set" }]);
-      requirePlan(req.plan);
+      const tier = tierFor(requirePlan(req.plan), tierFromProto(req.tier));
       const missing = missingDriver(tier, deps.drivers);
       if (missing) {
         throw new FailedPrecondition(`the ${tier} tier cannot be provisioned here`, [

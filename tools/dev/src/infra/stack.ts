@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { startNats } from "./nats.ts";
+import { type NatsServerUser, startNats } from "./nats.ts";
 import { type RunningPostgres, startEmbeddedPostgres } from "./postgres.ts";
 import { startWithTestcontainers } from "./testcontainers.ts";
 
@@ -19,6 +19,8 @@ export interface InfraOptions {
   externalNatsUrl?: string | undefined;
   pgPort?: number;
   natsPort?: number;
+  /** Only these users may use the NATS it starts (embedded), each within its permissions. */
+  natsUsers?: readonly NatsServerUser[] | undefined;
   onLog?: (source: "postgres" | "nats", line: string) => void;
 }
 
@@ -62,6 +64,7 @@ export async function startInfra(options: InfraOptions): Promise<RunningInfra> {
       const nats = await startNats({
         storeDir: join(options.dataDir, "nats"),
         ...(options.natsPort !== undefined && { port: options.natsPort }),
+        ...(options.natsUsers && { users: options.natsUsers }),
         onLog: (line) => options.onLog?.("nats", line),
       });
       stops.unshift(nats.stop);

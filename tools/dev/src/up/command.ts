@@ -19,7 +19,7 @@ import {
 } from "./runtime.ts";
 import { secretsFile } from "./secrets.ts";
 import { readUpSettings, type UpSettings } from "./settings.ts";
-import { type PlatformWiring, wirePlatform } from "./wiring.ts";
+import { devNatsUsers, type PlatformWiring, wirePlatform } from "./wiring.ts";
 
 /** Seeds the demo tenant; null (reported) when that failed, undefined when there is nothing to seed. */
 async function seedDemo(wiring: PlatformWiring): Promise<DemoTenant | undefined | null> {
@@ -138,6 +138,13 @@ export async function runUp(options: UpOptions): Promise<number> {
     const parts = [settings.databaseUrl ? "adopting DATABASE_URL" : "starting PostgreSQL"];
     parts.push(settings.natsUrl ? "adopting NATS_URL" : "starting NATS");
     console.log(`${parts.join(", ")} (data in ${displayPath(settings.home)})…`);
+    // the NATS `up` starts admits each deployable as its own user, within its permissions
+    const natsUsers =
+      settings.natsUrl || settings.provider !== "embedded" ? undefined : devNatsUsers(settings.home, deployables);
+    if (natsUsers && natsUsers.withoutAccess.length > 0)
+      console.log(
+        `no NATS access declared for ${natsUsers.withoutAccess.join(", ")} (platform/src/events/permissions.ts): no NATS credential`,
+      );
     infra = await startInfra({
       dataDir: settings.home,
       persistent: true,
@@ -146,15 +153,23 @@ export async function runUp(options: UpOptions): Promise<number> {
       externalNatsUrl: settings.natsUrl,
       pgPort: settings.pgPort,
       natsPort: settings.natsPort,
-      onLog: (source, line) => logs[source].write(line.endsWith("\n") ? line : `${line}\n`),
+      natsUsers: natsUsers?.users,
+      onLog: (source, line) => {
+        logs[source].write(line.endsWith("\n") ? line : `${line}\n`);
+        // a deployable refused by its NATS permissions (platform/src/events/permissions.ts) says so here
+        if (source === "nats") for (const l of line.split("\n")) if (/ Violation /.test(l)) console.log(`nats | ${l}`);
+      },
     });
     const unlessStopped = () => {
       if (stop.received()) throw new Interrupted();
     };
     unlessStopped();
-    await Promise.all([checkPostgres(infra.pgAdminUrl), checkNats(infra.natsUrl)]);
+    await Promise.all([
+      checkPostgres(infra.pgAdminUrl),
+      checkNats(natsUsers ? natsUsers.adminUrl(infra.natsUrl) : infra.natsUrl),
+    ]);
     const components = infraRows(infra, settings);
-    const wiring = await wirePlatform(deployables, infra, settings.home, settings.logLevel);
+    const wiring = await wirePlatform(deployables, { ...infra, natsUsers }, settings.home, settings.logLevel);
     const info = {
       pid: process.pid,
       startedAt: new Date().toISOString(),

@@ -19,6 +19,11 @@ export interface Deployable {
   database: string | undefined;
   /** Absolute path of a seed script, run to completion after migrate and before main. */
   seed: string | undefined;
+  /**
+   * Whether the service holds tenant data: `routed` (it follows the tenant's placement into
+   * dedicated databases) or `shared` (kept in its own database; exported and deleted with the tenant).
+   */
+  tenantData: "routed" | "shared" | undefined;
 }
 
 /** Thrown when package.json files declare deployables wrongly; lists every problem. */
@@ -48,7 +53,9 @@ function readBlock(dir: string, root: string, problems: string[]): Deployable | 
     return undefined;
   }
   const before = problems.length;
-  const { kind, main, port, migrate, env, database, seed } = block;
+  const { kind, main, port, migrate, env, database, seed, tenantData } = block;
+  if (tenantData !== undefined && tenantData !== "routed" && tenantData !== "shared")
+    problems.push(`${where}: tessera.tenantData must be "routed" or "shared"`);
   if (kind !== "service" && kind !== "gateway") problems.push(`${where}: tessera.kind must be "service" or "gateway"`);
   const file_ = (key: string, value: unknown): string | undefined => {
     if (typeof value !== "string" || value === "") {
@@ -86,6 +93,7 @@ function readBlock(dir: string, root: string, problems: string[]): Deployable | 
     env: childEnv,
     database: database as string | undefined,
     seed: seedPath,
+    tenantData: tenantData as Deployable["tenantData"],
   };
 }
 

@@ -1,6 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { connect as connectNats } from "@nats-io/transport-node";
+import { natsConnectOptions } from "@tessera/platform/events";
 import { Health, HealthCheckResponse_ServingStatus } from "@tessera/proto/grpc/health/v1/health_pb";
 import pg from "pg";
 
@@ -83,10 +84,10 @@ export async function checkPostgres(url: string, timeoutMs = 5_000): Promise<voi
   }
 }
 
-/** Connects to NATS and closes again; throws a readable error within the deadline. */
+/** Connects to NATS (as the user the URL names, if any) and closes again; throws a readable error within the deadline. */
 export async function checkNats(url: string, timeoutMs = 5_000): Promise<void> {
   try {
-    const nc = await connectNats({ servers: url, timeout: timeoutMs, reconnect: false });
+    const nc = await connectNats({ ...natsConnectOptions(url, "tessera-up"), timeout: timeoutMs, reconnect: false });
     await nc.close();
   } catch (err) {
     throw new Error(`NATS at ${redactUrl(url)} is not reachable: ${message(err)}`);

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -10,14 +10,18 @@ import { join } from "node:path";
 export interface DevSecrets {
   /** Login passwords of each service database's owner and app roles. */
   databases: Record<string, { owner: string; app: string }>;
-  /** Each deployable's service-credential secret (client id = deployable name), plus `tessera-up`'s own. */
+  /** Each deployable's service-credential secret (client id = deployable name), plus `tessera-up`'s and the operator CLI's (`tessera-cli`). */
   clients: Record<string, string>;
   /** identity's key-encryption key (base64 of 32 bytes). */
   keyEncryptionKey: string;
+  /** tenancy's Ed25519 key (PEM) that signs export bundles. */
+  exportSigningKey: string;
   /** The local platform operator (identity seeds it). */
   platformAdmin: { email: string; password: string };
   /** The demo tenant's owner. */
   demoOwner: { email: string; password: string };
+  /** Passwords of the local nats-server's users: one per deployable with NATS access, and the admin. */
+  nats: Record<string, string>;
 }
 
 const secret = () => randomBytes(24).toString("base64url");
@@ -25,8 +29,13 @@ const secret = () => randomBytes(24).toString("base64url");
 /** The secrets file's path. */
 export const secretsFile = (home: string) => join(home, "secrets.json");
 
-/** Reads the secrets, generating (and saving) whatever is missing for these databases and clients. */
-export function loadDevSecrets(home: string, databases: readonly string[], clients: readonly string[]): DevSecrets {
+/** Reads the secrets, generating (and saving) whatever is missing for these databases, clients and NATS users. */
+export function loadDevSecrets(
+  home: string,
+  databases: readonly string[],
+  clients: readonly string[],
+  natsUsers: readonly string[] = [],
+): DevSecrets {
   const file = secretsFile(home);
   const stored: Partial<DevSecrets> = existsSync(file)
     ? (JSON.parse(readFileSync(file, "utf8")) as Partial<DevSecrets>)
@@ -35,11 +44,16 @@ export function loadDevSecrets(home: string, databases: readonly string[], clien
     databases: { ...stored.databases },
     clients: { ...stored.clients },
     keyEncryptionKey: stored.keyEncryptionKey ?? randomBytes(32).toString("base64"),
+    exportSigningKey:
+      stored.exportSigningKey ??
+      generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     platformAdmin: stored.platformAdmin ?? { email: "admin@tessera.localhost", password: secret() },
     demoOwner: stored.demoOwner ?? { email: "owner@demo.tessera.localhost", password: secret() },
+    nats: { ...stored.nats },
   };
   for (const db of databases) secrets.databases[db] ??= { owner: secret(), app: secret() };
   for (const client of clients) secrets.clients[client] ??= secret();
+  for (const user of natsUsers) secrets.nats[user] ??= secret();
   const text = `${JSON.stringify(secrets, null, 2)}\n`;
   if (!existsSync(file) || readFileSync(file, "utf8") !== text) {
     mkdirSync(home, { recursive: true });

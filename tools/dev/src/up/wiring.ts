@@ -1,4 +1,8 @@
+import { join } from "node:path";
 import { conventionalRoles, provisionDatabase } from "@tessera/platform/db";
+import { isNatsUser, NATS_ADMIN_USER } from "@tessera/platform/events";
+import { type NatsServerUser, natsUrlWithCredentials, platformNatsUsers } from "../infra/index.ts";
+import { CLI_CLIENT_ID } from "../tenants/connection.ts";
 import type { Deployable } from "./deployables.ts";
 import { type DevSecrets, loadDevSecrets } from "./secrets.ts";
 
@@ -17,6 +21,37 @@ export interface PlatformWiring {
   urlOf(name: string): string | undefined;
 }
 
+/** The users of the nats-server `up` starts itself, and the URLs that log in as them. */
+export interface DevNatsUsers {
+  /** Each deployable with NATS access (platform/src/events/permissions.ts) limited to it, and the admin. */
+  users: NatsServerUser[];
+  /** `url` as the admin (up's own checks; never given to a deployable). */
+  adminUrl(url: string): string;
+  /** `url` as a deployable's own user; undefined for one without NATS access. */
+  urlFor(url: string, deployable: string): string | undefined;
+  /** Deployables without NATS access: they get no NATS credential. */
+  withoutAccess: string[];
+}
+
+/**
+ * The NATS users of `up`'s own nats-server, passwords from the dev secrets (generated once):
+ * one per deployable, with the permissions its entry in `NATS_ACCESS` gives, and an admin user.
+ */
+export function devNatsUsers(home: string, deployables: readonly Deployable[]): DevNatsUsers {
+  const names = [...deployables.map((d) => d.name).filter(isNatsUser), NATS_ADMIN_USER];
+  const { nats: stored } = loadDevSecrets(home, [], [], names);
+  const passwords = Object.fromEntries(names.map((n) => [n, stored[n] as string]));
+  return {
+    users: platformNatsUsers(passwords),
+    adminUrl: (url) => natsUrlWithCredentials(url, NATS_ADMIN_USER, passwords[NATS_ADMIN_USER] as string),
+    urlFor: (url, deployable) => {
+      const password = isNatsUser(deployable) ? passwords[deployable] : undefined;
+      return password ? natsUrlWithCredentials(url, deployable, password) : undefined;
+    },
+    withoutAccess: deployables.map((d) => d.name).filter((n) => !isNatsUser(n)),
+  };
+}
+
 /** Metrics are served on the service port + 1000, so every process gets its own /metrics. */
 export const metricsPortOf = (d: Deployable) => d.port + 1000;
 
@@ -24,11 +59,12 @@ export const metricsPortOf = (d: Deployable) => d.port + 1000;
  * Provisions each service database (owner and app roles, passwords from the dev secrets) on the
  * local PostgreSQL and computes every process's environment, the way the charts do in a cluster:
  * services run as their app role, migrations as the owner, identity signs with a generated
- * key-encryption key and seeds one service credential per deployable.
+ * key-encryption key and seeds one service credential per deployable; with `natsUsers` (the
+ * nats-server `up` started), each deployable's NATS_URL logs in as its own NATS user.
  */
 export async function wirePlatform(
   deployables: readonly Deployable[],
-  infra: { pgAdminUrl: string; natsUrl: string },
+  infra: { pgAdminUrl: string; natsUrl: string; natsUsers?: DevNatsUsers | undefined },
   home: string,
   logLevel: string,
 ): Promise<PlatformWiring> {
@@ -36,7 +72,7 @@ export async function wirePlatform(
   const secrets = loadDevSecrets(
     home,
     withDb.map((d) => d.database as string),
-    [...deployables.map((d) => d.name), UP_CLIENT_ID],
+    [...deployables.map((d) => d.name), UP_CLIENT_ID, CLI_CLIENT_ID],
   );
   const dbUrls = new Map<string, { ownerUrl: string; appUrl: string; appRole: string }>();
   for (const d of withDb) {
@@ -61,13 +97,24 @@ export async function wirePlatform(
       id: d.name,
       secret: secrets.clients[d.name] as string,
       audiences: serviceNames,
-      roles: d.kind === "gateway" ? ["edge", "service"] : ["service"],
+      roles:
+        d.kind === "gateway"
+          ? ["edge", "service"]
+          : d.name === "tenancy"
+            ? ["service", "tenant-data-admin"]
+            : ["service"],
     })),
     {
       id: UP_CLIENT_ID,
       secret: secrets.clients[UP_CLIENT_ID] as string,
       audiences: serviceNames,
       roles: ["platform-admin", "edge"],
+    },
+    {
+      id: CLI_CLIENT_ID,
+      secret: secrets.clients[CLI_CLIENT_ID] as string,
+      audiences: serviceNames,
+      roles: ["platform-admin"],
     },
   ];
   const urls = Object.fromEntries(
@@ -82,7 +129,7 @@ export async function wirePlatform(
     },
     envFor(d, phase) {
       const env: Record<string, string> = {
-        NATS_URL: infra.natsUrl,
+        NATS_URL: infra.natsUsers?.urlFor(infra.natsUrl, d.name) ?? infra.natsUrl,
         PORT: String(d.port),
         METRICS_PORT: String(metricsPortOf(d)),
         SERVICE_NAME: d.name,
@@ -101,6 +148,10 @@ export async function wirePlatform(
       } else {
         env.DATABASE_URL = infra.pgAdminUrl;
       }
+      if (d.name === "tenancy" && phase === "main")
+        Object.assign(env, tenancyDataPlane(deployables, infra, home), {
+          TENANCY_EXPORT_SIGNING_KEY: secrets.exportSigningKey,
+        });
       if (d.name === "identity") {
         env.IDENTITY_KEY_ENCRYPTION_KEY = secrets.keyEncryptionKey;
         if (phase === "seed") {
@@ -113,5 +164,31 @@ export async function wirePlatform(
       }
       return env;
     },
+  };
+}
+
+/**
+ * tenancy's data plane locally: the services that hold tenant data (routed ones follow the tenant's
+ * placement into dedicated databases on the local PostgreSQL, server "main"), exports under
+ * `.tessera/exports`, signed with the dev export key.
+ */
+function tenancyDataPlane(
+  deployables: readonly Deployable[],
+  infra: { pgAdminUrl: string },
+  home: string,
+): Record<string, string> {
+  const data = deployables
+    .filter((d) => d.tenantData !== undefined && d.database !== undefined)
+    .map((d) => ({
+      name: d.name,
+      url: `http://127.0.0.1:${d.port}`,
+      routed: d.tenantData === "routed",
+      database: d.database as string,
+    }));
+  return {
+    TENANCY_DATA_SERVICES: JSON.stringify(data),
+    TENANCY_DATABASE_SERVERS: JSON.stringify({ main: infra.pgAdminUrl }),
+    TENANCY_DEFAULT_DATABASE_SERVER: "main",
+    TENANCY_EXPORT_DIR: join(home, "exports"),
   };
 }

@@ -22,13 +22,18 @@ export const ProblemSchema = z
       .array(z.object({ field: z.string(), message: z.string() }))
       .optional()
       .describe("Field-level problems (body fields, query parameters, or header names)"),
+    quota: z
+      .string()
+      .optional()
+      .describe("`quota-exceeded` only: the plan quota used up (`projects`, `seats`, `storage_bytes`)"),
+    limit: z.int().optional().describe("`quota-exceeded` only: that quota's limit on the tenant's plan"),
   })
   .meta({ id: "Problem", description: "RFC 9457 problem details (application/problem+json)." });
 
 const PROBLEM_TEXT: Record<number, string> = {
   400: "Invalid request: see `errors` for the fields.",
   401: "Missing, invalid, expired or revoked credentials.",
-  403: "The credential lacks a permission or scope this needs.",
+  403: "The credential lacks a permission or scope this needs, or (`quota-exceeded`) the change would exceed a quota of the tenant's plan: see `quota` and `limit`.",
   404: "No such resource (also for malformed ids and other tenants' ids).",
   409: "Conflict with the resource's state, or the Idempotency-Key is still in use.",
   412: "If-Match does not match the resource's current ETag.",

@@ -17,10 +17,17 @@ export interface TenantSpec {
 export interface DatabaseDriver {
   /** Short name for logs and errors, e.g. "local". */
   readonly name: string;
-  /** Creates the tenant's database (or finds the one an earlier attempt created); returns its reference. */
-  createDatabase(tenant: TenantSpec, signal: AbortSignal): Promise<{ database: string }>;
+  /**
+   * Creates the tenant's database (or finds the one an earlier attempt created) on `server` (default:
+   * the deployment's default server); returns its directory reference.
+   */
+  createDatabase(tenant: TenantSpec, signal: AbortSignal, server?: string): Promise<{ database: string }>;
   /** Brings the database's schema up to date (every service's migrations). */
   migrateDatabase(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<void>;
+  /** Drops the tenant's dedicated database (after its data was moved or deleted). Idempotent. */
+  dropDatabase(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<void>;
+  /** Whether `server` names a configured database server. */
+  hasServer(server: string): boolean;
 }
 
 /** Installs a tenant's dedicated compute (silo tier): a namespace with a release of the tenant chart. */
