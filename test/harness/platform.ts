@@ -46,6 +46,11 @@ export interface TestPlatform {
   gatewayEnv(clientId: string): Record<string, string>;
   /** Seeds tenants, users and API keys through the public contracts. */
   seed: Seeder;
+  /**
+   * Starts a service again after it exited or was killed (tests that crash it on purpose), with the
+   * same environment and port, changed by `env` (an undefined value removes a variable).
+   */
+  restart(service: PlatformService, env?: Record<string, string | undefined>): Promise<RunningService>;
   stop(): Promise<void>;
 }
 
@@ -118,7 +123,7 @@ export async function startPlatform(
     services?: PlatformService[];
     clients?: Array<{ id: string; roles: string[] }>;
     /** Extra environment per service (e.g. tenancy's move timings). */
-    env?: Partial<Record<PlatformService, Record<string, string>>>;
+    env?: Partial<Record<PlatformService | "identity", Record<string, string>>>;
   } = {},
 ): Promise<TestPlatform> {
   const natsUrl = inject("natsUrl");
@@ -171,6 +176,7 @@ export async function startPlatform(
         IDENTITY_KEY_ENCRYPTION_KEY: registerSecret(randomBytes(32).toString("base64")),
         IDENTITY_TENANT_CONSUMER_NAME: `identity_tenants_${randomUUID().slice(0, 8)}`,
         ...cheapArgon2,
+        ...options.env?.identity,
       },
       { logName: "identity" },
     );
@@ -187,29 +193,28 @@ export async function startPlatform(
     // tenancy starts last (it calls the tenant-data services), on a port the others already know
     const tenancyPort = wanted.includes("tenancy") ? await freePort() : 0;
     const order = [...wanted.filter((s) => s !== "tenancy"), ...wanted.filter((s) => s === "tenancy")];
+    const envs = new Map<PlatformService, Record<string, string>>();
     for (const s of order) {
       const db = serviceDbs.get(s) as ServiceDatabase;
-      const svc = await startMain(
-        `${servicesDir}${s}/src/main.ts`,
-        {
-          PORT: s === "tenancy" ? String(tenancyPort) : "0",
-          METRICS_PORT: "0",
-          AUTH_JWKS_URL: jwksUrl,
-          AUTH_ISSUER: issuer,
-          DATABASE_URL: db.appUrl,
-          OUTBOX_RELAY_DATABASE_URL: db.ownerUrl,
-          NATS_URL: natsUrl,
-          SERVICE_CLIENT_ID: s,
-          SERVICE_CLIENT_SECRET: clients[s]?.secret ?? "",
-          IDENTITY_URL: identity.url,
-          ...(tenancyPort > 0 && { TENANCY_URL: `http://127.0.0.1:${tenancyPort}` }),
-          // the run's NATS is shared by concurrent test files: a durable of its own per platform
-          ...(s === "audit" && { AUDIT_CONSUMER_NAME: `audit_${randomUUID().slice(0, 8)}` }),
-          ...(s === "tenancy" && tenancyDataPlaneEnv(services, serviceDbs, identity.url, identityDb)),
-          ...options.env?.[s],
-        },
-        { logName: s },
-      );
+      const env: Record<string, string> = {
+        PORT: s === "tenancy" ? String(tenancyPort) : "0",
+        METRICS_PORT: "0",
+        AUTH_JWKS_URL: jwksUrl,
+        AUTH_ISSUER: issuer,
+        DATABASE_URL: db.appUrl,
+        OUTBOX_RELAY_DATABASE_URL: db.ownerUrl,
+        NATS_URL: natsUrl,
+        SERVICE_CLIENT_ID: s,
+        SERVICE_CLIENT_SECRET: clients[s]?.secret ?? "",
+        IDENTITY_URL: identity.url,
+        ...(tenancyPort > 0 && { TENANCY_URL: `http://127.0.0.1:${tenancyPort}` }),
+        // the run's NATS is shared by concurrent test files: a durable of its own per platform
+        ...(s === "audit" && { AUDIT_CONSUMER_NAME: `audit_${randomUUID().slice(0, 8)}` }),
+        ...(s === "tenancy" && tenancyDataPlaneEnv(services, serviceDbs, identity.url, identityDb)),
+        ...options.env?.[s],
+      };
+      envs.set(s, env);
+      const svc = await startMain(`${servicesDir}${s}/src/main.ts`, env, { logName: s });
       running.push(svc);
       services[s] = svc;
     }
@@ -232,6 +237,21 @@ export async function startPlatform(
         SERVICE_CLIENT_SECRET: clients[clientId]?.secret ?? "",
       }),
       seed: createSeeder(identity.url, services.tenancy?.url, clients),
+      async restart(service, changes = {}) {
+        const before = services[service];
+        const base = envs.get(service);
+        if (!before || !base) throw new Error(`${service} was not started`);
+        if (before.child.exitCode === null && before.child.signalCode === null) await stopMain(before);
+        const env: Record<string, string> = { ...base, PORT: String(before.port) };
+        for (const [k, v] of Object.entries(changes)) {
+          if (v === undefined) delete env[k];
+          else env[k] = v;
+        }
+        const again = await startMain(`${servicesDir}${service}/src/main.ts`, env, { logName: service });
+        running.push(again);
+        services[service] = again;
+        return again;
+      },
       stop,
     };
     return platform;

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createServiceTokenSource } from "@tessera/platform/auth";
@@ -5,7 +6,10 @@ import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/
 import {
   type GetProvisioningResponse,
   OperationState,
+  type Tenant,
   TenantService,
+  TenantStatus,
+  Tier,
 } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import pg from "pg";
 import { inject } from "vitest";
@@ -116,4 +120,44 @@ export async function rowsOfTenant(databases: readonly string[], tenantId: strin
     }
   }
   return found;
+}
+
+/** Follows GetTenant until provisioning made the tenant ACTIVE (only an active tenant can move). */
+export async function awaitActive(
+  tenancy: Client<typeof TenantService>,
+  tenantId: string,
+  timeoutMs: number,
+): Promise<Tenant> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { tenant } = await tenancy.getTenant({ tenantId }, { timeoutMs: 10_000 });
+    if (tenant?.status === TenantStatus.ACTIVE) return tenant;
+    if (Date.now() > deadline)
+      throw new Error(`tenant ${tenantId} still ${TenantStatus[tenant?.status ?? 0]} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Moves a tenant to another tier through MoveTenant, as an operator does, once it is active, and
+ * waits until the move SUCCEEDED (throws when it rolled back or ran out of time). Returns the
+ * tenant as tenancy then describes it (tier and placement).
+ */
+export async function moveTenantTo(
+  tenancy: Client<typeof TenantService>,
+  tenantId: string,
+  targetTier: Tier,
+  timeoutMs = 120_000,
+): Promise<Tenant> {
+  await awaitActive(tenancy, tenantId, timeoutMs);
+  await tenancy.moveTenant({ tenantId, requestId: randomUUID(), targetTier }, { timeoutMs: 10_000 });
+  const done = await awaitOperation(tenancy, tenantId, timeoutMs);
+  if (done.operation?.state !== OperationState.SUCCEEDED)
+    throw new Error(
+      `the move of ${tenantId} to ${Tier[targetTier]} ended ${OperationState[done.operation?.state ?? 0]}: ${done.operation?.lastError}`,
+    );
+  const { tenant } = await tenancy.getTenant({ tenantId }, { timeoutMs: 10_000 });
+  if (tenant?.tier !== targetTier)
+    throw new Error(`the move of ${tenantId} succeeded but tenancy says tier ${Tier[tenant?.tier ?? 0]}`);
+  return tenant;
 }

@@ -72,7 +72,7 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
   ): Promise<{ op: OperationRow; ctx: PhaseContext } | Date | undefined> {
     return withTenantScope(orm, tenantId, async (em) => {
       const op = await lockOperation(em, id);
-      if (!op || op.state !== "running") return undefined;
+      if (op?.state !== "running") return undefined;
       const now = new Date();
       if (op.lease_until && op.lease_until > now) return op.lease_until;
       if (op.next_attempt_at > now) return op.next_attempt_at;
@@ -144,7 +144,8 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
           ...result.changes,
           phase: result.next,
           attempts: 0,
-          last_error: null,
+          // a rolled-back operation keeps why it rolled back
+          ...(op.phase !== "rollback" && { last_error: null }),
           lease_until: null,
           next_attempt_at: new Date(),
         });
