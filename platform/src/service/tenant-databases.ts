@@ -13,6 +13,7 @@ import {
 import { type OutboxRelay, startOutboxRelay } from "../events/index.ts";
 import type { Logger } from "../log/index.ts";
 import { createTenantResolver, type TenantResolver } from "../tenancy-client/index.ts";
+import { drainOutbox, sweepDedicatedOutboxes } from "./outbox-sweep.ts";
 
 const SERVER_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const serverUrls = z.object({ app: env.postgresUrl(), owner: env.postgresUrl() }).strict();
@@ -50,6 +51,8 @@ export const tenantDatabasesEnv = {
   TENANT_DB_POOL_MAX: z.coerce.number().int().min(1).max(50).default(2),
   /** A dedicated database unused this long is closed. */
   TENANT_DB_IDLE_MS: env.durationMs(300_000),
+  /** How often dedicated databases are checked for events left unpublished (and at start-up). */
+  TENANT_DB_OUTBOX_SWEEP_MS: env.durationMs(60_000),
 };
 
 const schema = z.object(tenantDatabasesEnv);
@@ -117,16 +120,35 @@ export function openTenantDatabases(options: {
           relays.set(handle.ref, startOutboxRelay({ pg: handle.owner(), nats, logger }));
         },
         async closing(handle) {
+          // publish what is left before the relay stops; the sweep picks up anything still there
+          await drainOutbox(handle.owner(), 5_000).catch(() => false);
           await relays.get(handle.ref)?.stop();
           relays.delete(handle.ref);
         },
       },
     }),
   });
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const sweep = () => {
+    sweepDedicatedOutboxes(router, servers, logger)
+      .catch((err: unknown) => logger.warn({ err }, "outbox sweep failed"))
+      .finally(() => {
+        if (closed) return;
+        sweepTimer = setTimeout(sweep, config.TENANT_DB_OUTBOX_SWEEP_MS);
+        sweepTimer.unref();
+      });
+  };
+  if (nats) {
+    sweepTimer = setTimeout(sweep, 0);
+    sweepTimer.unref();
+  }
   return {
     router,
     resolver,
     async close() {
+      closed = true;
+      clearTimeout(sweepTimer);
       await router.close();
       await resolver.close();
       tokens.close();

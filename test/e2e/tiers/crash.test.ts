@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { connect } from "@nats-io/transport-node";
 import { OperationState, Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ServiceDatabase, startPlatform, type TenantSeed, type TestPlatform } from "../../harness/index.ts";
@@ -160,4 +161,40 @@ describe("tier moves survive a crash of tenancy at every phase", () => {
     const done = await awaitOperation(tenancy.client, tenant.id, 90_000);
     expect(done.operation?.state, done.operation?.lastError).toBe(OperationState.SUCCEEDED);
   }, 150_000);
+
+  it("publishes events a stopped projects process left in a bridge database's outbox once it is back", async () => {
+    const t = (await tenancy.client.getTenant({ tenantId: tenant.id })).tenant;
+    expect(t?.tier).toBe(Tier.BRIDGE);
+    const bridgeDb = `${projectsDb.name}_t_${hex(tenant.id)}`;
+    const projects = platform.services.projects;
+    if (!projects) throw new Error("projects is not running");
+    projects.child.kill("SIGKILL");
+    await projects.exited;
+    const eventId = randomUUID();
+    const subject = `tessera.evt.${tenant.id}.task.updated`;
+    await adminQuery(
+      bridgeDb,
+      "insert into tessera_outbox (id, tenant_id, subject, envelope) values ($1, $2, $3, $4)",
+      [eventId, tenant.id, subject, Buffer.from("left behind")],
+    );
+    const nc = await connect({ servers: platform.natsUrl });
+    const seen: string[] = [];
+    const sub = nc.subscribe(subject, { callback: (_err, msg) => seen.push(msg.headers?.get("Nats-Msg-Id") ?? "") });
+    try {
+      await platform.restart("projects");
+      await expect.poll(() => seen, { timeout: 20_000, interval: 200 }).toContain(eventId);
+      await expect
+        .poll(
+          async () =>
+            (await adminQuery<{ n: string }>(bridgeDb, "select count(*)::text as n from tessera_outbox"))[0]?.n,
+          {
+            timeout: 10_000,
+          },
+        )
+        .toBe("0");
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+    }
+  }, 60_000);
 });
