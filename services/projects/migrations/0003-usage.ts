@@ -12,28 +12,29 @@ const ROW_BYTES: Record<string, (r: string) => string> = {
   comments: (r) => `64 + octet_length(${r}.author_id) + octet_length(${r}.body)`,
 };
 
+/**
+ * A statement-level trigger function over the statement's transition tables (`new_rows`,
+ * `old_rows`): one upsert per tenant per statement, so a bulk insert (a tier move's copy batch, an
+ * import) costs one counter update, not one per row.
+ */
 function trackingFunction(table: string, bytes: (r: string) => string): string {
   const projects = table === "projects";
+  const active = (r: string) => (projects ? `(${r}.archived_at is null)::int` : "0");
+  const added = `select n.tenant_id, ${active("n")} as d_projects, (${bytes("n")})::bigint as d_bytes from new_rows n`;
+  const removed = `select o.tenant_id, -${active("o")} as d_projects, -(${bytes("o")})::bigint as d_bytes from old_rows o`;
+  const upsert = (rows: string) => `insert into tenant_usage as u (tenant_id, projects, storage_bytes)
+      select tenant_id, sum(d_projects)::integer, sum(d_bytes)::bigint from (${rows}) d
+      group by tenant_id having sum(d_projects) <> 0 or sum(d_bytes) <> 0
+      on conflict (tenant_id) do update
+        set projects = u.projects + excluded.projects, storage_bytes = u.storage_bytes + excluded.storage_bytes`;
   return `create or replace function tessera_usage_${table}() returns trigger language plpgsql as $usage$
-declare
-  tenant uuid;
-  d_bytes bigint := 0;
-  d_projects integer := 0;
 begin
-  if tg_op <> 'DELETE' then
-    tenant := new.tenant_id;
-    d_bytes := d_bytes + (${bytes("new")});
-    ${projects ? "if new.archived_at is null then d_projects := d_projects + 1; end if;" : ""}
-  end if;
-  if tg_op <> 'INSERT' then
-    tenant := old.tenant_id;
-    d_bytes := d_bytes - (${bytes("old")});
-    ${projects ? "if old.archived_at is null then d_projects := d_projects - 1; end if;" : ""}
-  end if;
-  if d_bytes <> 0 or d_projects <> 0 then
-    insert into tenant_usage as u (tenant_id, projects, storage_bytes) values (tenant, d_projects, d_bytes)
-    on conflict (tenant_id) do update
-      set projects = u.projects + excluded.projects, storage_bytes = u.storage_bytes + excluded.storage_bytes;
+  if tg_op = 'INSERT' then
+    ${upsert(added)};
+  elsif tg_op = 'UPDATE' then
+    ${upsert(`${added} union all ${removed}`)};
+  else
+    ${upsert(removed)};
   end if;
   return null;
 end
@@ -42,7 +43,7 @@ $usage$`;
 
 /**
  * Per-tenant usage counters for the plan quotas projects enforces: active (not archived) projects
- * and stored bytes. Row triggers on projects, tasks and comments keep them in the writing
+ * and stored bytes. Statement triggers on projects, tasks and comments keep them in the writing
  * transaction (so a quota check after the write, in the same transaction, sees its own change and
  * waits for concurrent writers of the tenant, who hold the counter row), never a scan per write.
  * Existing rows are counted once here. The counters are derived data: a tier move copies the
@@ -59,8 +60,12 @@ export class UsageCounters extends Migration {
     for (const s of enableTenantRls("tenant_usage")) sql(s);
     for (const [table, bytes] of Object.entries(ROW_BYTES)) {
       sql(trackingFunction(table, bytes));
-      sql(`create trigger tessera_usage after insert or update or delete on "${table}"
-        for each row execute function tessera_usage_${table}()`);
+      sql(`create trigger tessera_usage_insert after insert on "${table}"
+        referencing new table as new_rows for each statement execute function tessera_usage_${table}()`);
+      sql(`create trigger tessera_usage_update after update on "${table}"
+        referencing old table as old_rows new table as new_rows for each statement execute function tessera_usage_${table}()`);
+      sql(`create trigger tessera_usage_delete after delete on "${table}"
+        referencing old table as old_rows for each statement execute function tessera_usage_${table}()`);
     }
     // count what exists: the owner reads every tenant's rows for this one statement
     const tables = ["projects", "tasks", "comments", "tenant_usage"];
@@ -76,7 +81,8 @@ export class UsageCounters extends Migration {
 
   override down(): void {
     for (const table of Object.keys(ROW_BYTES)) {
-      this.addSql(`drop trigger if exists tessera_usage on "${table}"`);
+      for (const op of ["insert", "update", "delete"])
+        this.addSql(`drop trigger if exists tessera_usage_${op} on "${table}"`);
       this.addSql(`drop function if exists tessera_usage_${table}()`);
     }
     for (const s of disableTenantRls("tenant_usage")) this.addSql(s);

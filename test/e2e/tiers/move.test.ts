@@ -18,6 +18,7 @@ let projectId: string;
 let projectsDb: ServiceDatabase;
 
 const hex = (id: string) => id.replaceAll("-", "");
+const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)] ?? Number.NaN;
 
 beforeAll(async () => {
   platform = await startPlatform({ services: ["tenancy", "projects"] });
@@ -62,11 +63,15 @@ describe("tier moves", () => {
     };
     let lastWrite = Date.now();
     let running = true;
+    let moving = false;
+    const bystanderMs = { before: [] as number[], during: [] as number[] };
     const traffic = (async () => {
       while (running) {
         try {
           await client.projects.getProject({ projectId }, { timeoutMs: 5_000 });
+          const t0 = performance.now();
           await bystander.projects.listProjects({}, { timeoutMs: 5_000 });
+          (moving ? bystanderMs.during : bystanderMs.before).push(performance.now() - t0);
           stats.reads++;
         } catch (err) {
           stats.readFailures.push(String(err));
@@ -89,7 +94,8 @@ describe("tier moves", () => {
       }
     })();
 
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2_000));
+    moving = true;
     const started = await tenancy.client.moveTenant({
       tenantId: moved.id,
       requestId: randomUUID(),
@@ -104,7 +110,8 @@ describe("tier moves", () => {
     console.log(
       `move pool→bridge of ${TASKS} tasks: phase ${done.operation?.phase}, writes fenced ${done.operation?.fencedMs} ms, ` +
         `longest pause between writes ${stats.maxPauseMs} ms, ${stats.writeRefusals} writes refused with UNAVAILABLE, ` +
-        `${written.length} written, ${stats.reads} read rounds`,
+        `${written.length} written, ${stats.reads} read rounds; the other tenant's read p95 ` +
+        `${p95(bystanderMs.before).toFixed(1)} ms before the move, ${p95(bystanderMs.during).toFixed(1)} ms during it`,
     );
     expect(done.operation?.state, done.operation?.lastError).toBe(OperationState.SUCCEEDED);
     expect(stats.readFailures).toEqual([]);
