@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type Tenant, TenantStatus } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
+import { type Tenant, TenantStatus, Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import { secondsOption, UsageError } from "./args.ts";
 import { type CommandContext, DEFAULT_FOLLOW_TIMEOUT_S, type TenantsCommand } from "./context.ts";
 import { CliError } from "./errors.ts";
@@ -73,7 +73,7 @@ export const create: TenantsCommand = {
   name: "create",
   summary: "register a tenant and start its provisioning (--wait: follow it until active)",
   usage:
-    "create --slug SLUG --name NAME --plan PLAN [--tier pool|bridge|silo] [--region REGION] [--domain DOMAIN]... [--request-id UUID] [--wait [--timeout S]]",
+    "create --slug SLUG --name NAME --plan PLAN [--tier pool|bridge|silo (default: the plan's default tier)] [--region REGION] [--domain DOMAIN]... [--request-id UUID] [--wait [--timeout S]]",
   spec: {
     options: {
       slug: { type: "string", required: true },
@@ -101,7 +101,8 @@ export const create: TenantsCommand = {
           requestId: requestId.toLowerCase(),
           slug: strings.slug as string,
           displayName: strings.name as string,
-          tier: tierFromName(strings.tier ?? "pool"),
+          // unspecified: tenancy gives the plan's default tier (config/plans.yaml)
+          tier: strings.tier === undefined ? Tier.UNSPECIFIED : tierFromName(strings.tier),
           plan: strings.plan as string,
           region: strings.region ?? "local",
           verifiedDomains: lists.domain ?? [],
