@@ -10,7 +10,7 @@ import type { DatabaseHandle, TenantRouter } from "../db/router.ts";
 import { FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated } from "../errors/index.ts";
 import { OUTBOX_TABLE } from "../events/schema.ts";
 import { type Logger, rootLogger } from "../log/index.ts";
-import { deleteRows, insertRows, readPage, summarize, type TenantTable } from "./tables.ts";
+import { deleteRows, insertRows, readPage, summarize, syncPage, type TenantTable } from "./tables.ts";
 
 /** The role a platform-level service token needs to call TenantDataService (tenancy's). */
 export const TENANT_DATA_ADMIN_ROLE = "tenant-data-admin";
@@ -170,6 +170,24 @@ export function tenantDataService(options: TenantDataOptions): ServiceImpl<typeo
       );
       await router.withDatabase(req.toDatabase, (dst) => insertRows(dst.orm, tenantId, table, page.rows));
       return { copied: page.rows.length, lastKey: page.lastKey, done: page.rows.length < req.limit };
+    },
+
+    async syncTenantData(req) {
+      requireAdmin();
+      checkTenantRef(req.fromDatabase, req.tenantId, "from_database");
+      checkTenantRef(req.toDatabase, req.tenantId, "to_database");
+      if (req.fromDatabase === req.toDatabase)
+        throw new InvalidArgument("source and target are the same database", [
+          { field: "to_database", message: "must differ from from_database" },
+        ]);
+      const table = byName.get(req.table);
+      if (!table) throw new InvalidArgument("unknown table", [{ field: "table", message: "not a tenant table here" }]);
+      const tenantId = req.tenantId.toLowerCase();
+      return router.withDatabase(req.fromDatabase, (src) =>
+        router.withDatabase(req.toDatabase, (dst) =>
+          syncPage(src.orm, dst.orm, tenantId, table, req.afterKey, req.limit),
+        ),
+      );
     },
 
     async deleteTenantData(req) {

@@ -73,6 +73,82 @@ export async function readPage(
   });
 }
 
+/** Keys and row hashes of a table's tenant rows in (afterKey, upTo] (upTo undefined: to the end). */
+async function hashes(
+  orm: Orm,
+  tenantId: string,
+  t: TenantTable,
+  afterKey: string,
+  upTo: string | undefined,
+  limit?: number,
+): Promise<Array<{ k: string; h: string }>> {
+  const { table, key } = names(t);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (afterKey !== "") {
+    where.push(`t.${key} > ?`);
+    params.push(afterKey);
+  }
+  if (upTo !== undefined) {
+    where.push(`t.${key} <= ?`);
+    params.push(upTo);
+  }
+  if (limit !== undefined) params.push(limit);
+  return inTenant(orm, tenantId, (em) =>
+    em.execute<Array<{ k: string; h: string }>>(
+      `select t.${key}::text as k, md5(row_to_json(t)::text) as h from ${table} t
+       ${where.length > 0 ? `where ${where.join(" and ")}` : ""} order by t.${key}${limit !== undefined ? " limit ?" : ""}`,
+      params,
+    ),
+  );
+}
+
+/**
+ * Makes the target's rows of one key range equal to the source's: the next `limit` source keys
+ * after `afterKey` (to the end of the table when the source has no more). Changed rows are deleted
+ * and written again (children removed by a cascade come back when their table is synced, which is
+ * why tables go parents first); rows gone from the source are deleted.
+ */
+export async function syncPage(
+  source: Orm,
+  target: Orm,
+  tenantId: string,
+  t: TenantTable,
+  afterKey: string,
+  limit: number,
+): Promise<{ examined: number; written: number; deleted: number; lastKey: string; done: boolean }> {
+  const src = await hashes(source, tenantId, t, afterKey, undefined, limit);
+  const done = src.length < limit;
+  const lastKey = src.at(-1)?.k ?? afterKey;
+  const dst = await hashes(target, tenantId, t, afterKey, done ? undefined : lastKey);
+  const want = new Map(src.map((r) => [r.k, r.h]));
+  const have = new Map(dst.map((r) => [r.k, r.h]));
+  const stale = dst.filter((r) => want.get(r.k) !== r.h).map((r) => r.k);
+  const missing = src.filter((r) => have.get(r.k) !== r.h).map((r) => r.k);
+  const { table, key } = names(t);
+  if (stale.length > 0) {
+    await inTenant(target, tenantId, (em) =>
+      em.execute(`delete from ${table} t where t.${key}::text = any(?::text[])`, [`{${stale.join(",")}}`], "run"),
+    );
+  }
+  if (missing.length > 0) {
+    const rows = await inTenant(source, tenantId, (em) =>
+      em.execute<Array<{ j: string }>>(
+        `select row_to_json(t)::text as j from ${table} t where t.${key}::text = any(?::text[])`,
+        [`{${missing.join(",")}}`],
+      ),
+    );
+    await insertRows(
+      target,
+      tenantId,
+      t,
+      rows.map((r) => r.j),
+    );
+  }
+  const deleted = stale.filter((k) => !want.has(k)).length;
+  return { examined: src.length, written: missing.length, deleted, lastKey, done };
+}
+
 /** Inserts rows (JSON text of the same table) unless present; returns how many were new. */
 export async function insertRows(orm: Orm, tenantId: string, t: TenantTable, rows: readonly string[]): Promise<number> {
   if (rows.length === 0) return 0;

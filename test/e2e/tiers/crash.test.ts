@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 describe("tier moves survive a crash of tenancy at every phase", () => {
-  const phases = ["prepare", "fence", "copy", "verify", "switch", "drain"] as const;
+  const phases = ["prepare", "precopy", "fence", "copy", "verify", "switch", "drain"] as const;
   for (const [i, phase] of phases.entries()) {
     it(`completes after tenancy dies right after "${phase}"`, async () => {
       const target = i % 2 === 0 ? Tier.BRIDGE : Tier.POOL;
@@ -101,7 +101,7 @@ describe("tier moves survive a crash of tenancy at every phase", () => {
       .poll(
         async () => {
           const op = (await tenancy.client.getProvisioning({ tenantId: tenant.id })).operation;
-          return op?.phase === "copy" && op.tables.some((x) => x.rowsDone > 0n && x.rowsDone < x.rowsTotal);
+          return op?.phase === "precopy" && op.tables.some((x) => x.rowsDone > 0n && x.rowsDone < x.rowsTotal);
         },
         { timeout: 30_000, interval: 20 },
       )

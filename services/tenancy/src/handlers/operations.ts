@@ -33,7 +33,12 @@ export async function operationView(orm: Orm, tenantId: string): Promise<Operati
   if (!op) return undefined;
   const tables = await withTenantScope(orm, tenantId, (em) => operationTables(em, op.id));
   const fencedEnd = op.switched_at ?? (op.state === "running" ? new Date() : op.updated_at);
-  const eta = op.phase === "copy" ? estimateCopyEnd(op.fenced_at, tables) : undefined;
+  const eta =
+    op.phase === "precopy"
+      ? estimateCopyEnd(op.created_at, tables)
+      : op.phase === "copy"
+        ? estimateCopyEnd(op.fenced_at, tables)
+        : undefined;
   return create(OperationSchema, {
     id: op.id,
     kind: op.kind,

@@ -7,8 +7,13 @@ import { viewOf } from "../tenants.ts";
 import { Irrecoverable, type Phase, type PhaseContext } from "./phases.ts";
 import { operationTables, recordBatch, recordTables } from "./store.ts";
 
-/** The phases of a tier move, in order (then `done`); `rollback` undoes one that cannot finish. */
-export const MOVE_PHASES = ["prepare", "fence", "copy", "verify", "switch", "drain", "cleanup"] as const;
+/**
+ * The phases of a tier move, in order (then `done`); `rollback` undoes one that cannot finish. The
+ * bulk of the rows is copied before the fence (`precopy`, the tenant keeps writing); under the
+ * fence `copy` only brings the target up to date with what changed meanwhile, so the write pause
+ * is the time to compare and patch, not to copy.
+ */
+export const MOVE_PHASES = ["prepare", "precopy", "fence", "copy", "verify", "switch", "drain", "cleanup"] as const;
 /** Phases after which the move only goes forward. */
 export const POINT_OF_NO_RETURN = "switch";
 
@@ -42,29 +47,86 @@ const prepare: Phase = async (ctx) => {
   for (const svc of plane.routed) {
     await svc.client.setWriteFence({ tenantId: tenant.tenantId, database: target, fenced: false }, { signal });
   }
-  return { next: "fence", changes: { target_database: target } };
+  const tables = await describeSource(ctx);
+  return {
+    next: "precopy",
+    changes: { target_database: target },
+    commit: (em) => recordTables(em, op, tables),
+  };
+};
+
+async function describeSource(ctx: PhaseContext): Promise<Array<{ service: string; table: string; rows: number }>> {
+  const tables: Array<{ service: string; table: string; rows: number }> = [];
+  for (const svc of ctx.plane.routed) {
+    const described = await svc.client.describeTenantData(
+      { tenantId: ctx.tenant.tenantId, database: ctx.op.source_database },
+      { signal: ctx.signal },
+    );
+    for (const t of described.tables) tables.push({ service: svc.name, table: t.table, rows: Number(t.rows) });
+  }
+  return tables;
+}
+
+/** Runs `batch` over every table not yet done, saving progress after each batch. */
+async function eachBatch(
+  ctx: PhaseContext,
+  batch: (
+    svc: PhaseContext["plane"]["routed"][number],
+    table: string,
+    afterKey: string,
+  ) => Promise<{ counted: number; lastKey: string; done: boolean }>,
+): Promise<void> {
+  const { op, orm, plane, signal } = ctx;
+  const tables = await withTenantScope(orm, op.tenant_id, (em) => operationTables(em, op.id));
+  for (const t of tables) {
+    if (t.done) continue;
+    const svc = plane.routed.find((s) => s.name === t.service);
+    if (!svc) throw new Irrecoverable(`service ${t.service} is no longer configured`);
+    let after = t.last_key;
+    for (;;) {
+      signal.throwIfAborted();
+      const b = await batch(svc, t.table_name, after);
+      await recordBatch(orm, op, t, { copied: b.counted, lastKey: b.lastKey, done: b.done });
+      after = b.lastKey;
+      if (b.done) break;
+    }
+  }
+}
+
+const precopy: Phase = async (ctx) => {
+  const { op, tenant, signal } = ctx;
+  await eachBatch(ctx, async (svc, table, afterKey) => {
+    const b = await svc.client.copyTenantData(
+      {
+        tenantId: tenant.tenantId,
+        fromDatabase: op.source_database,
+        toDatabase: op.target_database,
+        table,
+        afterKey,
+        limit: ctx.settings.batchRows,
+      },
+      { signal },
+    );
+    return { counted: b.copied, lastKey: b.lastKey, done: b.done };
+  });
+  return { next: "fence" };
 };
 
 const fence: Phase = async (ctx) => {
   const { op, tenant, plane, signal } = ctx;
   const reason = `moving to the ${op.to_tier} tier`;
-  const tables: Array<{ service: string; table: string; rows: number }> = [];
   for (const svc of plane.routed) {
     await svc.client.setWriteFence(
       { tenantId: tenant.tenantId, database: op.source_database, fenced: true, reason },
       { signal },
     );
-    const described = await svc.client.describeTenantData(
-      { tenantId: tenant.tenantId, database: op.source_database },
-      { signal },
-    );
-    for (const t of described.tables) tables.push({ service: svc.name, table: t.table, rows: Number(t.rows) });
   }
+  const tables = await describeSource(ctx);
   return {
     next: "copy",
     changes: { fenced_at: op.fenced_at ?? new Date() },
     async commit(em) {
-      await recordTables(em, op, tables);
+      await recordTables(em, op, tables, true);
       await setTenant(
         em,
         op.tenant_id,
@@ -77,32 +139,23 @@ const fence: Phase = async (ctx) => {
   };
 };
 
+/** Under the fence: the target catches up with what changed during the pre-copy. */
 const copy: Phase = async (ctx) => {
-  const { op, tenant, plane, signal, orm } = ctx;
-  const tables = await withTenantScope(orm, op.tenant_id, (em) => operationTables(em, op.id));
-  for (const t of tables) {
-    if (t.done) continue;
-    const svc = plane.routed.find((s) => s.name === t.service);
-    if (!svc) throw new Irrecoverable(`service ${t.service} is no longer configured`);
-    let after = t.last_key;
-    for (;;) {
-      signal.throwIfAborted();
-      const batch = await svc.client.copyTenantData(
-        {
-          tenantId: tenant.tenantId,
-          fromDatabase: op.source_database,
-          toDatabase: op.target_database,
-          table: t.table_name,
-          afterKey: after,
-          limit: ctx.settings.batchRows,
-        },
-        { signal },
-      );
-      await recordBatch(orm, op, t, { copied: batch.copied, lastKey: batch.lastKey, done: batch.done });
-      after = batch.lastKey;
-      if (batch.done) break;
-    }
-  }
+  const { op, tenant, signal } = ctx;
+  await eachBatch(ctx, async (svc, table, afterKey) => {
+    const b = await svc.client.syncTenantData(
+      {
+        tenantId: tenant.tenantId,
+        fromDatabase: op.source_database,
+        toDatabase: op.target_database,
+        table,
+        afterKey,
+        limit: Math.min(10_000, ctx.settings.batchRows * 5),
+      },
+      { signal },
+    );
+    return { counted: b.examined, lastKey: b.lastKey, done: b.done };
+  });
   return { next: "verify" };
 };
 
@@ -211,6 +264,7 @@ const rollback: Phase = async (ctx) => {
 /** The move's phase functions by name. */
 export const MOVE: Readonly<Record<string, Phase>> = {
   prepare,
+  precopy,
   fence,
   copy,
   verify,

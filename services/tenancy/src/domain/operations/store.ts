@@ -105,17 +105,22 @@ export async function operationTables(em: TxEntityManager, operationId: string):
   );
 }
 
-/** Records (or refreshes the totals of) the tables a move copies. */
+/**
+ * Records the tables a move copies with their row counts; with `restart`, their progress starts
+ * over (the fenced sync after the pre-copy).
+ */
 export async function recordTables(
   em: TxEntityManager,
   op: OperationRow,
   tables: ReadonlyArray<{ service: string; table: string; rows: number }>,
+  restart = false,
 ): Promise<void> {
   for (const [position, t] of tables.entries()) {
     await em.execute(
       `insert into operation_tables (operation_id, tenant_id, service, table_name, position, rows_total)
        values (?, ?, ?, ?, ?, ?)
-       on conflict (operation_id, service, table_name) do update set rows_total = excluded.rows_total`,
+       on conflict (operation_id, service, table_name) do update set rows_total = excluded.rows_total
+       ${restart ? ", rows_done = 0, last_key = '', done = false" : ""}`,
       [op.id, op.tenant_id, t.service, t.table, position, t.rows],
       "run",
     );
