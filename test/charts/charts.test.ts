@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it as vitestIt } from "vitest";
 import {
   APP_CHARTS,
   type ChartName,
+  type Container,
   chartsDir,
   containersOf,
   envValue,
@@ -313,12 +314,40 @@ describe("charts: structure", () => {
     expect(a).toEqual(b);
   });
 
-  it("reads the plan catalogue through a link to config/plans.yaml, never a copy of its own", () => {
-    const link = join(chartsDir, "tessera-tenant/files/plans.yaml");
-    expect(lstatSync(link).isSymbolicLink(), `${link} must be a symbolic link`).toBe(true);
-    expect(realpathSync(link)).toBe(realpathSync(join(repoRoot, "config/plans.yaml")));
+  it("reads the plan catalogue through a link to config/plans.yaml in both charts, never a copy of their own", () => {
+    for (const chart of APP_CHARTS) {
+      const link = join(chartsDir, chart, "files/plans.yaml");
+      expect(lstatSync(link).isSymbolicLink(), `${link} must be a symbolic link`).toBe(true);
+      expect(realpathSync(link)).toBe(realpathSync(join(repoRoot, "config/plans.yaml")));
+    }
     const values = readFileSync(join(chartsDir, "tessera-tenant/values.yaml"), "utf8");
     expect(values, "no plans: block in values.yaml").not.toMatch(/^plans:/m);
+  });
+
+  it("ships the catalogue to every service: a ConfigMap per namespace, mounted, TESSERA_PLANS_FILE, rolled on change", () => {
+    const text = readFileSync(join(repoRoot, "config/plans.yaml"), "utf8");
+    for (const r of rendered) {
+      const deployments = r.objects.filter((o) => o.kind === "Deployment");
+      for (const d of deployments) {
+        const pod = podSpecOf(d)?.spec;
+        const volume = pod?.volumes?.find((v) => v.name === "plans") as { configMap?: { name: string } } | undefined;
+        const map = r.objects.find(
+          (o) =>
+            o.kind === "ConfigMap" &&
+            o.metadata.name === volume?.configMap?.name &&
+            o.metadata.namespace === d.metadata.namespace,
+        );
+        expect((map?.data as Record<string, string> | undefined)?.["plans.yaml"], ref(r, d)).toBe(text);
+        const container = pod?.containers[0] as Container;
+        expect(envValue(container, "TESSERA_PLANS_FILE"), ref(r, d)).toBe("/etc/tessera/plans/plans.yaml");
+        expect((container as Container & { volumeMounts?: unknown[] }).volumeMounts).toContainEqual({
+          name: "plans",
+          mountPath: "/etc/tessera/plans",
+          readOnly: true,
+        });
+        expect(d.spec.template.metadata.annotations?.["checksum/plans"], ref(r, d)).toMatch(/^[0-9a-f]{64}$/);
+      }
+    }
   });
 
   it("sizes a tenant from its plan in the catalogue: quota (storage = the storage quota), limits, replicas and HPA bounds", async () => {
@@ -518,7 +547,7 @@ describe("charts: policies over every rendered object", () => {
     }
   });
 
-  it("allows a silo tenant's pods exactly: ingress from the gateways; egress to DNS, PostgreSQL, NATS and identity", () => {
+  it("allows a silo tenant's pods exactly: ingress from the gateways; egress to DNS, PostgreSQL, NATS, identity and tenancy", () => {
     const objects = objectsOf("tessera-tenant", "silo");
     const policies = objects.filter((o) => o.kind === "NetworkPolicy");
     const egress = policies.filter((p) => p.spec.policyTypes.includes("Egress") && p.spec.egress);
@@ -527,9 +556,13 @@ describe("charts: policies over every rendered object", () => {
       "allow-egress-identity",
       "allow-egress-nats",
       "allow-egress-postgres",
+      "allow-egress-tenancy",
     ]);
     const identity = egress.find((p) => p.metadata.name === "allow-egress-identity");
     expect(identity?.spec.egress[0].to[0].podSelector.matchLabels["app.kubernetes.io/name"]).toBe("identity");
+    const tenancy = egress.find((p) => p.metadata.name === "allow-egress-tenancy");
+    expect(tenancy?.spec.egress[0].to[0].podSelector.matchLabels["app.kubernetes.io/name"]).toBe("tenancy");
+    expect(tenancy?.spec.egress[0].ports).toEqual([{ port: 50061, protocol: "TCP" }]);
     for (const d of objects.filter((o) => o.kind === "Deployment")) {
       const ingress = policies.filter(
         (p) => p.spec.ingress && p.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === d.metadata.name,
@@ -576,7 +609,10 @@ describe("charts: policies over every rendered object", () => {
 
   it("runs migrations as pre-install/pre-upgrade hook Jobs that start after what they need", () => {
     for (const r of rendered) {
-      const jobs = r.objects.filter((o) => o.kind === "Job");
+      // identity's seed Job (post-install) is the other hook Job
+      const jobs = r.objects.filter(
+        (o) => o.kind === "Job" && o.metadata.labels?.["app.kubernetes.io/component"] === "migration",
+      );
       const deployments = r.objects.filter(
         (o) =>
           o.kind === "Deployment" &&

@@ -197,7 +197,12 @@ function workloadOf(chart: ChartName, d: DeployableLike) {
   const pod = podSpecOf(deployment);
   const container = pod?.spec.containers[0] as Container;
   const service = objects.find((o) => o.kind === "Service" && o.metadata.name === deployment.metadata.name);
-  const job = objects.find((o) => o.kind === "Job" && o.metadata.labels?.["app.kubernetes.io/name"] === componentOf(d));
+  const job = objects.find(
+    (o) =>
+      o.kind === "Job" &&
+      o.metadata.labels?.["app.kubernetes.io/name"] === componentOf(d) &&
+      o.metadata.labels?.["app.kubernetes.io/component"] === "migration",
+  );
   const jobContainer = job ? (podSpecOf(job)?.spec.containers[0] as Container) : undefined;
   return { deployment, pod, container, service, job, jobContainer };
 }

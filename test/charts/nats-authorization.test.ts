@@ -115,14 +115,16 @@ describe("the platform chart's NATS authorization", () => {
       expect(u.permissions, u.user).toEqual(expected[u.user as keyof typeof expected]);
       expect(u.password, u.user).toBe(`$TESSERA_NATS_PASSWORD_${u.user.toUpperCase()}`);
     }
-    // each component's NATS user is the deployable it runs: a gateway's is its service credential's id
-    for (const d of objects.filter((o) => o.kind === "Deployment")) {
-      const container = podSpecOf(d)?.spec.containers[0];
-      const clientId = container && envValue(container, "SERVICE_CLIENT_ID");
-      const name = d.metadata.labels?.["app.kubernetes.io/name"] ?? "";
-      const user = clientId ?? name;
-      expect(Object.keys(NATS_ACCESS), `${d.metadata.name}`).toContain(user);
-    }
+    // one user per Deployment with a NATS_URL, named after the deployable it runs (a gateway's is
+    // its service credential's id, `graphql` / `rest`, as in ./tessera up)
+    const deployables = objects
+      .filter((o) => o.kind === "Deployment")
+      .flatMap((d) => {
+        const container = podSpecOf(d)?.spec.containers[0];
+        if (!container?.env?.some((e) => e.name === "NATS_URL")) return [];
+        return [envValue(container, "SERVICE_CLIENT_ID") ?? d.metadata.labels?.["app.kubernetes.io/name"] ?? ""];
+      });
+    expect(deployables.sort()).toEqual(users.map((u) => u.user).sort());
   });
 
   it("leaves out a disabled component, and places the ConfigMap in the NATS server's namespace when told", async () => {

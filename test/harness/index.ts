@@ -1,3 +1,15 @@
+export {
+  type ClusterComponent,
+  type ClusterOptions,
+  DEFAULT_NODE_CAPACITY,
+  type KubeApi,
+  KubeApiError,
+  type KubeObject,
+  type RunningCluster,
+  requireClusterBinaries,
+  startCluster,
+  until,
+} from "./cluster.ts";
 export { freshDatabase, type TestDatabase } from "./database.ts";
 export { as, eventually, failure, fieldsOf, rejection } from "./grpc.ts";
 export { type CapturedLogs, captureLogs } from "./logs.ts";

@@ -500,6 +500,18 @@ annotations:
   helm.sh/hook-delete-policy: {{ index . 3 }}
 {{- end -}}
 
+{{/*
+Labels of a hook Job's pods: (list $scope "migrate"). Their name is `<component>-<suffix>`, not the
+component's: the component's Service, PodDisruptionBudget and Deployment select its name and instance,
+and a Job's pods must not be among them (the Service would route calls to a migration, and a PDB
+that matches pods owned by a Job cannot compute its budget: it allows no eviction at all).
+*/}}
+{{- define "tessera-lib.hookPodLabels" -}}
+{{- $scope := index . 0 -}}
+{{- $component := ternary "migration" (index . 1) (eq (index . 1) "migrate") -}}
+{{- include "tessera-lib.labels" (dict "root" $scope.root "name" (printf "%s-%s" $scope.name (index . 1)) "component" $component "tenant" $scope.tenant "tier" $scope.tier "plane" $scope.plane) }}
+{{- end -}}
+
 {{/* The migration Job runs before the Deployment exists, so it has its own (hook) ServiceAccount. */}}
 {{- define "tessera-lib.migrationServiceAccount" -}}
 apiVersion: v1
@@ -526,7 +538,7 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "tessera-lib.labels" (dict "root" .root "name" .name "component" "migration" "tenant" .tenant "tier" .tier "plane" .plane) | nindent 8 }}
+        {{- include "tessera-lib.hookPodLabels" (list . "migrate") | nindent 8 }}
         tessera.io/role: migration
         {{- with include "tessera-lib.cloudPodLabels" . }}{{ . | nindent 8 }}{{- end }}
     spec:

@@ -12,12 +12,48 @@
 {{- include "tessera-lib.dnsName" (printf "%s-%s" (include "tessera-platform.prefix" $root) $name) -}}
 {{- end -}}
 
-{{/* A component's values merged over `defaults`: (list $ "identity"). */}}
+{{/*
+A component's values merged over `defaults`: (list $ "identity"). identity's `seed` gains `clients`
+(tessera-platform.seedClients) and, in `secretEnv`, the keys of the clients it reads from its own Secret.
+*/}}
 {{- define "tessera-platform.values" -}}
 {{- $root := index . 0 -}}
 {{- $c := deepCopy $root.Values.defaults -}}
 {{- include "tessera-lib.deepMerge" (list $c (index $root.Values (index . 1))) -}}
+{{- if and (eq (index . 1) "identity") $c.seed $c.seed.enabled -}}
+{{- $clients := include "tessera-platform.seedClients" $root | fromJsonArray -}}
+{{- /* a copy: the merge shares maps with .Values, which must not change */}}
+{{- $_ := set $c "seed" (deepCopy $c.seed) -}}
+{{- $_ := set $c.seed "clients" $clients -}}
+{{- range $clients }}{{ if not .secret }}{{ $_ := set $c.seed "secretEnv" (append $c.seed.secretEnv .var) }}{{ end }}{{ end -}}
+{{- end -}}
 {{- toJson $c -}}
+{{- end -}}
+
+{{/*
+The service credentials identity's seed creates: one per enabled component that reads
+SERVICE_CLIENT_SECRET (client id: its env SERVICE_CLIENT_ID), as {id, var, secret, roles}. `secret`
+is the component's own Secret when it lives in identity's namespace; a Job cannot read another
+namespace's Secret, so for the others it is "" and identity's Secret holds a copy under `var`.
+*/}}
+{{- define "tessera-platform.seedClients" -}}
+{{- $root := . -}}
+{{- $identityNs := include "tessera-platform.namespace" (list $root "identity") -}}
+{{- $clients := list -}}
+{{- range $name := include "tessera-platform.componentNames" $root | fromJsonArray -}}
+{{- $v := index $root.Values $name -}}
+{{- if and $v.enabled (has "SERVICE_CLIENT_SECRET" ($v.secretEnv | default list)) -}}
+{{- $id := ($v.env | default dict).SERVICE_CLIENT_ID -}}
+{{- if not $id }}{{ fail (printf "%s.env.SERVICE_CLIENT_ID is needed: identity's seed gives that client id its credential" $name) }}{{ end -}}
+{{- $secret := "" -}}
+{{- if eq (include "tessera-platform.namespace" (list $root $name)) $identityNs -}}
+{{- $secret = (($v.secrets | default dict).existingSecret | default (include "tessera-platform.fullname" (list $root $name))) -}}
+{{- end -}}
+{{- $roles := $v.serviceRoles | default (ternary (list "edge" "service") (list "service") (eq $v.kind "gateway")) -}}
+{{- $clients = append $clients (dict "id" $id "var" (printf "%s_SERVICE_CLIENT_SECRET" ($name | snakecase | upper)) "secret" $secret "roles" $roles) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $clients -}}
 {{- end -}}
 
 {{/* The namespace a component runs in: the pool namespace for the application plane. */}}

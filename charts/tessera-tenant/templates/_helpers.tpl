@@ -69,6 +69,25 @@ storage quota, none when unlimited), its LimitRange, and each service's replicas
       app.kubernetes.io/name: identity
 {{- end -}}
 
+{{/* tenancy's pods (placements and plans), in the platform's namespace. */}}
+{{- define "tessera-tenant.tenancyPeers" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .Values.platform.namespace }}
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/part-of: tessera
+      app.kubernetes.io/name: tenancy
+{{- end -}}
+
+{{- define "tessera-tenant.tenancyUrl" -}}
+{{- printf "http://%s-tenancy.%s.svc.cluster.local:%d" .Values.platform.prefix .Values.platform.namespace (first .Values.platform.tenancy.ports | int) -}}
+{{- end -}}
+
+{{- define "tessera-tenant.identityUrl" -}}
+{{- printf "http://%s-identity.%s.svc.cluster.local:%d" .Values.platform.prefix .Values.platform.namespace (first .Values.platform.identity.ports | int) -}}
+{{- end -}}
+
 {{/* Every component block of values.yaml (a map with `kind` and `port`), sorted by name. */}}
 {{- define "tessera-tenant.componentNames" -}}
 {{- $names := list -}}
