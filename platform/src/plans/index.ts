@@ -38,4 +38,4 @@ export {
   readPlanFile,
 } from "./file.ts";
 export { planToProto, quotasToProto } from "./proto.ts";
-export { type QuotaSource, requireWithinQuota, resolvedQuotaSource } from "./quota.ts";
+export { fixedQuotaSource, type QuotaSource, requireWithinQuota, resolvedQuotaSource } from "./quota.ts";

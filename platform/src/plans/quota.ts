@@ -65,3 +65,14 @@ export function resolvedQuotaSource(
     return catalogue.defaultPlan;
   };
 }
+
+/**
+ * Every tenant under one plan's quotas (a process that serves tenants without tenancy: one silo
+ * tenant, a single-database deployment); the catalogue's default plan when none is named. Throws
+ * at once for a plan the catalogue does not have.
+ */
+export function fixedQuotaSource(planId: string | undefined, catalogue: PlanCatalogue = CATALOGUE): QuotaSource {
+  const plan = planId === undefined ? catalogue.defaultPlan : catalogue.find(planId);
+  if (!plan) throw new Error(`TENANT_PLAN ${JSON.stringify(planId)} is not in the plan catalogue`);
+  return async () => plan;
+}

@@ -6,5 +6,6 @@ export {
   openTenantDatabases,
   type TenantDatabases,
   type TenantDatabasesEnv,
+  tenancyLink,
   tenantDatabasesEnv,
 } from "./tenant-databases.ts";

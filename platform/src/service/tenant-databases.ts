@@ -41,10 +41,21 @@ export const tenantDatabasesEnv = {
       }
     }),
   /** tenancy's URL: placements come from ResolveTenant (cached, evicted by tenant events). */
-  TENANCY_URL: env.url(),
-  IDENTITY_URL: env.url(),
-  SERVICE_CLIENT_ID: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "must be a client id"),
-  SERVICE_CLIENT_SECRET: z.string().min(16, "must be at least 16 characters"),
+  TENANCY_URL: env.url().optional(),
+  IDENTITY_URL: env.url().optional(),
+  SERVICE_CLIENT_ID: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}$/, "must be a client id")
+    .optional(),
+  SERVICE_CLIENT_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  /**
+   * Without tenancy (the four settings above unset): the plan whose quotas apply to every tenant
+   * this process serves from DATABASE_URL alone (default: the catalogue's default plan).
+   */
+  TENANT_PLAN: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{1,31}$/)
+    .optional(),
   /** Dedicated databases open at once (least recently used idle ones close first). */
   TENANT_DB_MAX_OPEN: z.coerce.number().int().min(1).max(10_000).default(50),
   /** App-role connections per open dedicated database. */
@@ -67,9 +78,23 @@ export interface TenantDatabases {
   close(): Promise<void>;
 }
 
+const LINKED = ["TENANCY_URL", "IDENTITY_URL", "SERVICE_CLIENT_ID", "SERVICE_CLIENT_SECRET"] as const;
+
+/**
+ * Whether the service is linked to tenancy (all four settings given): undefined when none is given
+ * (it serves every tenant from DATABASE_URL); throws naming the missing ones when only some are.
+ */
+export function tenancyLink(config: Partial<Record<(typeof LINKED)[number], string | undefined>>): boolean {
+  const missing = LINKED.filter((k) => !config[k]);
+  if (missing.length === 0) return true;
+  if (missing.length === LINKED.length) return false;
+  throw new Error(`placement routing needs ${LINKED.join(", ")} together; missing ${missing.join(", ")}`);
+}
+
 /**
  * A service's tenant router: the pool database plus dedicated databases on the pool's server and on
  * DATABASE_SERVERS, placements from tenancy, and an outbox relay for every open dedicated database.
+ * Undefined when the service is not linked to tenancy (see {@link tenancyLink}).
  */
 export function openTenantDatabases(options: {
   readonly config: TenantDatabasesEnv & { DATABASE_URL: string; OUTBOX_RELAY_DATABASE_URL: string };
@@ -79,16 +104,17 @@ export function openTenantDatabases(options: {
   readonly nats?: NatsConnection | undefined;
   readonly logger: Logger;
   readonly applicationName: string;
-}): TenantDatabases {
+}): TenantDatabases | undefined {
   const { config, logger } = options;
+  if (!tenancyLink(config)) return undefined;
   const tokens = createServiceTokenSource({
-    identityUrl: config.IDENTITY_URL,
-    clientId: config.SERVICE_CLIENT_ID,
-    clientSecret: config.SERVICE_CLIENT_SECRET,
+    identityUrl: config.IDENTITY_URL as string,
+    clientId: config.SERVICE_CLIENT_ID as string,
+    clientSecret: config.SERVICE_CLIENT_SECRET as string,
     logger,
   });
   const resolver = createTenantResolver({
-    baseUrl: config.TENANCY_URL,
+    baseUrl: config.TENANCY_URL as string,
     token: () => tokens.getToken("tenancy"),
     logger,
     ...(options.nats && { nats: options.nats }),

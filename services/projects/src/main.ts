@@ -1,4 +1,4 @@
-import { resolvedQuotaSource } from "@tessera/platform/plans";
+import { CATALOGUE, fixedQuotaSource, resolvedQuotaSource } from "@tessera/platform/plans";
 import { openTenantDatabases, runService } from "@tessera/platform/service";
 import { migrations } from "../migrations/index.ts";
 import { configSchema } from "./config.ts";
@@ -21,13 +21,22 @@ await runService({
       logger: rt.logger,
       applicationName: SERVICE,
     });
-    // closed before the relay, NATS and the pool database (the runtime's hooks)
-    rt.shutdownHooks.unshift(() => tenantDatabases.close());
+    if (tenantDatabases) {
+      // closed before the relay, NATS and the pool database (the runtime's hooks)
+      rt.shutdownHooks.unshift(() => tenantDatabases.close());
+    } else {
+      rt.logger.warn(
+        { plan: rt.config.TENANT_PLAN ?? CATALOGUE.defaultPlan.id },
+        "not linked to tenancy: every tenant is served from DATABASE_URL under one plan's quotas",
+      );
+    }
     return build({
       // plan quotas (projects, storage): each tenant's plan, from the same tenancy resolver
-      quotaOf: resolvedQuotaSource(tenantDatabases.resolver, { logger: rt.logger }),
-      orm: tenantDatabases.router,
-      tenantRouter: tenantDatabases.router,
+      quotaOf: tenantDatabases
+        ? resolvedQuotaSource(tenantDatabases.resolver, { logger: rt.logger })
+        : fixedQuotaSource(rt.config.TENANT_PLAN),
+      orm: tenantDatabases?.router ?? rt.db.orm,
+      ...(tenantDatabases && { tenantRouter: tenantDatabases.router }),
       verifier: rt.verifier,
       logger: rt.logger,
       config: rt.config,

@@ -50,14 +50,6 @@ export interface InProcess {
   stop(): Promise<void>;
 }
 
-/** tenantDatabasesEnv's required variables, for the in-process server that does not route. */
-const ROUTER_PLACEHOLDERS = {
-  TENANCY_URL: "http://127.0.0.1:9",
-  IDENTITY_URL: "http://127.0.0.1:9",
-  SERVICE_CLIENT_ID: "projects",
-  SERVICE_CLIENT_SECRET: "in-process-placeholder",
-};
-
 /** A plan without limits: what in-process tests run on unless they test quotas. */
 export const NO_LIMITS: QuotaSource = async () => ({
   id: "no-limits",
@@ -77,8 +69,7 @@ export async function startInProcess(
   logName: string,
   quotaOf: QuotaSource = NO_LIMITS,
 ): Promise<InProcess> {
-  // build() takes the pool ORM here, not main's router: the router's settings are placeholders
-  const config = configSchema.parse(serviceVars(env, ROUTER_PLACEHOLDERS));
+  const config = configSchema.parse(serviceVars(env));
   const logger = createLogger({ service: SERVICE, level: "info", destination: captureLogs(logName).stream });
   const db = await createDb({ url: env.db.appUrl, entities, logger, poolMax: 4 });
   const nats = await connectNats(inject("natsUrl"), "projects-test");
