@@ -2,12 +2,14 @@
  * The product slice as `./tessera up` runs it: identity, tenancy and projects, and both gateways
  * (GraphQL and REST) as real processes on 127.0.0.1, plus two tenants (A and B), each with an
  * owner, an admin, a member, a viewer and API keys, seeded through the tenancy / identity contracts
- * (there is no public sign-up surface).
+ * (there is no public sign-up surface). Either tenant can be placed in the bridge tier (its own
+ * database) before any of its data exists, moved there through MoveTenant as an operator would.
  */
 import { randomUUID } from "node:crypto";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
+import { type TenantService, Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import {
   type ApiKeySeed,
   type RunningService,
@@ -17,6 +19,7 @@ import {
   type TestPlatform,
   type UserSeed,
 } from "@tessera/test/harness";
+import { moveTenantTo, operatorTenancy } from "../tiers/support.ts";
 
 const gatewayDir = new URL("../../../gateway/", import.meta.url).pathname;
 
@@ -42,8 +45,13 @@ export const READ_WRITE_SCOPES = [
   "comments.write",
 ];
 
+/** The tiers a slice tenant can be placed in (silo needs the compute driver). */
+export type SliceTier = "pool" | "bridge";
+
 export interface SliceTenant {
   id: string;
+  /** Where its data lives: the shared pool database, or (bridge) a database of its own. */
+  tier: SliceTier;
   owner: UserSeed;
   admin: UserSeed;
   member: UserSeed;
@@ -73,6 +81,8 @@ export interface Slice {
   rest: RunningService;
   a: SliceTenant;
   b: SliceTenant;
+  /** tenancy as the platform operator (tiers, placements). */
+  tenancy: Client<typeof TenantService>;
   /** POSTs a GraphQL operation with `Authorization: Bearer <token>`. */
   gql(token: string, query: string, variables?: Record<string, unknown>): Promise<HttpAnswer>;
   /** A REST call with `X-Api-Key`. */
@@ -82,7 +92,13 @@ export interface Slice {
   stop(): Promise<void>;
 }
 
-async function tenant(platform: TestPlatform): Promise<SliceTenant> {
+/** Options of {@link startSlice}. */
+export interface SliceOptions {
+  /** Each tenant's tier (default pool): a bridge tenant is created in pool and moved before it has data. */
+  tiers?: { a?: SliceTier; b?: SliceTier };
+}
+
+async function tenant(platform: TestPlatform, tier: SliceTier): Promise<SliceTenant> {
   // enterprise: the matrix sends thousands of requests a minute, above smaller plans' rate limits
   const t = await platform.seed.tenant({ plan: "enterprise" });
   const [owner, admin, member, viewer] = [
@@ -97,14 +113,14 @@ async function tenant(platform: TestPlatform): Promise<SliceTenant> {
     memberReadOnly: await t.apiKey("member", READ_SCOPES),
     admin: await t.apiKey("admin", ALL_SCOPES),
   };
-  return { id: t.id, owner, admin, member, viewer, keys };
+  return { id: t.id, tier, owner, admin, member, viewer, keys };
 }
 
 async function answer(res: Response): Promise<HttpAnswer> {
   return { status: res.status, contentType: res.headers.get("content-type") ?? "", text: await res.text() };
 }
 
-export async function startSlice(): Promise<Slice> {
+export async function startSlice(options: SliceOptions = {}): Promise<Slice> {
   const platform = await startPlatform({
     // audit too: the GraphQL gateway reads the tenant's audit log (AUDIT_URL is required)
     services: ["tenancy", "projects", "audit"],
@@ -114,8 +130,10 @@ export async function startSlice(): Promise<Slice> {
     ],
   });
   const running: RunningService[] = [];
+  const operator = operatorTenancy(platform);
   const stop = async () => {
     for (const r of running.reverse()) await stopMain(r).catch(() => undefined);
+    operator.close();
     await platform.stop();
   };
   try {
@@ -136,7 +154,14 @@ export async function startSlice(): Promise<Slice> {
       { logName: "slice-rest" },
     );
     running.push(rest);
-    const [a, b] = [await tenant(platform), await tenant(platform)];
+    const tiers = { a: options.tiers?.a ?? "pool", b: options.tiers?.b ?? "pool" } as const;
+    const a = await tenant(platform, tiers.a);
+    // A's move runs while B is seeded
+    const movingA = tiers.a === "bridge" ? moveTenantTo(operator.client, a.id, Tier.BRIDGE) : undefined;
+    movingA?.catch(() => undefined);
+    const b = await tenant(platform, tiers.b);
+    if (tiers.b === "bridge") await moveTenantTo(operator.client, b.id, Tier.BRIDGE);
+    await movingA;
     const projectsUrl = platform.services.projects?.url as string;
     const transport = createGrpcTransport({ baseUrl: projectsUrl });
     const projects = createClient(ProjectService, transport);
@@ -147,6 +172,7 @@ export async function startSlice(): Promise<Slice> {
       rest,
       a,
       b,
+      tenancy: operator.client,
       async gql(token, query, variables = {}) {
         const res = await fetch(`${graphql.url}/graphql`, {
           method: "POST",

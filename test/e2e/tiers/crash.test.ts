@@ -179,7 +179,11 @@ describe("tier moves survive a crash of tenancy at every phase", () => {
     );
     const nc = await connect({ servers: platform.natsUrl });
     const seen: string[] = [];
-    const sub = nc.subscribe(subject, { callback: (_err, msg) => seen.push(msg.headers?.get("Nats-Msg-Id") ?? "") });
+    const sub = nc.subscribe(subject, {
+      callback: (_err, msg) => {
+        seen.push(msg.headers?.get("Nats-Msg-Id") ?? "");
+      },
+    });
     try {
       await platform.restart("projects");
       await expect.poll(() => seen, { timeout: 20_000, interval: 200 }).toContain(eventId);

@@ -122,6 +122,10 @@ export async function rowsOfTenant(databases: readonly string[], tenantId: strin
   return found;
 }
 
+/** The name of a generated enum's value, for messages. */
+const nameOf = (values: Record<string, unknown>, value: number | undefined): string =>
+  Object.keys(values).find((k) => values[k] === value) ?? String(value);
+
 /** Follows GetTenant until provisioning made the tenant ACTIVE (only an active tenant can move). */
 export async function awaitActive(
   tenancy: Client<typeof TenantService>,
@@ -133,7 +137,7 @@ export async function awaitActive(
     const { tenant } = await tenancy.getTenant({ tenantId }, { timeoutMs: 10_000 });
     if (tenant?.status === TenantStatus.ACTIVE) return tenant;
     if (Date.now() > deadline)
-      throw new Error(`tenant ${tenantId} still ${TenantStatus[tenant?.status ?? 0]} after ${timeoutMs} ms`);
+      throw new Error(`tenant ${tenantId} still ${nameOf(TenantStatus, tenant?.status)} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -154,10 +158,10 @@ export async function moveTenantTo(
   const done = await awaitOperation(tenancy, tenantId, timeoutMs);
   if (done.operation?.state !== OperationState.SUCCEEDED)
     throw new Error(
-      `the move of ${tenantId} to ${Tier[targetTier]} ended ${OperationState[done.operation?.state ?? 0]}: ${done.operation?.lastError}`,
+      `the move of ${tenantId} to ${nameOf(Tier, targetTier)} ended ${nameOf(OperationState, done.operation?.state)}: ${done.operation?.lastError}`,
     );
   const { tenant } = await tenancy.getTenant({ tenantId }, { timeoutMs: 10_000 });
   if (tenant?.tier !== targetTier)
-    throw new Error(`the move of ${tenantId} succeeded but tenancy says tier ${Tier[tenant?.tier ?? 0]}`);
+    throw new Error(`the move of ${tenantId} succeeded but tenancy says tier ${nameOf(Tier, tenant?.tier)}`);
   return tenant;
 }

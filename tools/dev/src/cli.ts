@@ -5,13 +5,16 @@
 
 const USAGE = `usage: ./tessera <command>
 
-  up [--check]                    start PostgreSQL, NATS and every service and gateway; Ctrl-C stops all
+  up [--check] [--demo-tier T]    start PostgreSQL, NATS and every service and gateway; Ctrl-C stops all
                                   --check: start everything, print the table, shut down (smoke test)
+                                  --demo-tier pool|bridge: the demo tenant's tier (default pool)
   test [--skip-static] [filters]  biome, tsc, buf lint, buf breaking, vitest, log scan; then a summary
                                   filters (vitest file filters, -t name, …) run only vitest and the log scan
   metrics [--watch] [--interval s] per-endpoint requests, error rate, p50/p95/p99 of the running platform
   tenants <command> [--json]      operate tenants: create, list, show, progress, suspend, resume, offboard,
                                   move, delete, export (./tessera tenants help for each command's arguments)
+  cluster up [--check] [--nodes n] a Kubernetes control plane on loopback (kwok nodes) for the charts; prints
+                                  its kubeconfig, Ctrl-C stops it and removes everything
   help                            this text
 
 See README.md for the environment variables.`;
@@ -20,13 +23,17 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "up": {
-      const unknown = rest.filter((a) => a !== "--check");
-      if (unknown.length > 0) {
-        console.error(`tessera up: unknown argument ${unknown.join(" ")}\n\n${USAGE}`);
+      const { parseUpArgs, UpUsageError } = await import("./up/args.ts");
+      let options: ReturnType<typeof parseUpArgs>;
+      try {
+        options = parseUpArgs(rest);
+      } catch (err) {
+        if (!(err instanceof UpUsageError)) throw err;
+        console.error(`tessera up: ${err.message}\n\n${USAGE}`);
         return 2;
       }
       const { runUp } = await import("./up/command.ts");
-      return runUp({ check: rest.includes("--check") });
+      return runUp(options);
     }
     case "test": {
       const { parseTestArgs, runTests } = await import("./test-run/command.ts");
@@ -36,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./metrics/command.ts")).runMetrics(rest);
     case "tenants":
       return (await import("./tenants/command.ts")).runTenants(rest);
+    case "cluster":
+      return (await import("./cluster/command.ts")).runCluster(rest);
     case "help":
     case "--help":
     case "-h":

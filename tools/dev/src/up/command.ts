@@ -2,7 +2,8 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { natsServerBinary, type RunningInfra, startInfra } from "../infra/index.ts";
 import { displayPath } from "../paths.ts";
-import { type DemoTenant, seedDemoTenant } from "./demo.ts";
+import type { UpOptions } from "./args.ts";
+import { type DemoOptions, type DemoTenant, seedDemoTenant } from "./demo.ts";
 import { labeller, migrateAll, type RunningDeployable, startGroup, watchExit } from "./deploy.ts";
 import { discoverDeployables, shiftPorts } from "./deployables.ts";
 import { checkNats, checkPostgres, redactUrl } from "./health.ts";
@@ -22,19 +23,14 @@ import { readUpSettings, type UpSettings } from "./settings.ts";
 import { devNatsUsers, type PlatformWiring, wirePlatform } from "./wiring.ts";
 
 /** Seeds the demo tenant; null (reported) when that failed, undefined when there is nothing to seed. */
-async function seedDemo(wiring: PlatformWiring): Promise<DemoTenant | undefined | null> {
+async function seedDemo(wiring: PlatformWiring, options: DemoOptions): Promise<DemoTenant | undefined | null> {
   try {
-    return await seedDemoTenant(wiring);
+    return await seedDemoTenant(wiring, options);
   } catch (err) {
+    if (options.signal?.aborted) return undefined;
     console.error(`seeding the demo tenant failed: ${(err as Error).message}`);
     return null;
   }
-}
-
-/** Options of `tessera up`. */
-export interface UpOptions {
-  /** Bring everything up, print the table, then shut down (CI smoke test). */
-  check: boolean;
 }
 
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -190,7 +186,12 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
     unlessStopped();
     components.push(...running.map((r) => r.status));
-    const demo = running.every((r) => r.status.status === "healthy") ? await seedDemo(wiring) : undefined;
+    const stopped = new AbortController();
+    void stop.requested.then(() => stopped.abort());
+    const demo = running.every((r) => r.status.status === "healthy")
+      ? await seedDemo(wiring, { tier: options.demoTier, signal: stopped.signal, log: (line) => console.log(line) })
+      : undefined;
+    unlessStopped();
     const publish = () => writeRuntime(settings.home, info);
     for (const r of running)
       watchExit(r, () => {
@@ -205,7 +206,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       );
     if (demo)
       console.log(
-        `Demo tenant "${demo.slug}" (${demo.tenantId}): owner ${demo.ownerEmail}, password in ${displayPath(secretsFile(settings.home))} (demoOwner).`,
+        `Demo tenant "${demo.slug}" (${demo.tenantId}), tier ${demo.tier} (database ${demo.database || "pool"}): owner ${demo.ownerEmail}, password in ${displayPath(secretsFile(settings.home))} (demoOwner).`,
       );
     const healthy = running.every((r) => r.status.status === "healthy") && demo !== null;
     if (!healthy) exitCode = 1;

@@ -168,14 +168,23 @@ export async function wirePlatform(
 }
 
 /**
+ * Tier-move timings locally, unless the caller's environment sets them: every edge and service is
+ * a local process that hears tenancy's placement events at once, so a few seconds of drain (the
+ * old placement stays fenced) and grace (the source rows are kept) replace the cluster defaults
+ * (35 s and 5 min), and a move, like `up --demo-tier bridge`'s, ends in seconds.
+ */
+const LOCAL_MOVE_TIMINGS = { TENANCY_MOVE_DRAIN_MS: "2000", TENANCY_MOVE_GRACE_MS: "5000" };
+
+/**
  * tenancy's data plane locally: the services that hold tenant data (routed ones follow the tenant's
  * placement into dedicated databases on the local PostgreSQL, server "main"), exports under
- * `.tessera/exports`, signed with the dev export key.
+ * `.tessera/exports`, signed with the dev export key, and {@link LOCAL_MOVE_TIMINGS}.
  */
 function tenancyDataPlane(
   deployables: readonly Deployable[],
   infra: { pgAdminUrl: string },
   home: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const data = deployables
     .filter((d) => d.tenantData !== undefined && d.database !== undefined)
@@ -190,5 +199,6 @@ function tenancyDataPlane(
     TENANCY_DATABASE_SERVERS: JSON.stringify({ main: infra.pgAdminUrl }),
     TENANCY_DEFAULT_DATABASE_SERVER: "main",
     TENANCY_EXPORT_DIR: join(home, "exports"),
+    ...Object.fromEntries(Object.entries(LOCAL_MOVE_TIMINGS).filter(([name]) => !env[name])),
   };
 }
