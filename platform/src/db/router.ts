@@ -78,6 +78,11 @@ export interface TenantRouter {
   withDatabase<T>(ref: string, fn: (handle: DatabaseHandle) => Promise<T>): Promise<T>;
   /** The pool database's handle. */
   readonly pool: DatabaseHandle;
+  /**
+   * Where a reference's database is, without opening it: its owner URL (a password: never log it)
+   * and roles. For migrating a database that is not ready to be opened (no outbox table yet).
+   */
+  locate(ref: string): { ownerUrl: string; roles: { owner: string; app: string } };
   /** Closes a dedicated database now (before it is dropped); waits for its users. */
   evict(ref: string): Promise<void>;
   stats(): RouterStats;
@@ -146,10 +151,17 @@ export function createTenantRouter(options: TenantRouterOptions): TenantRouter {
     },
   };
 
-  async function open(ref: DatabaseRef & { kind: "dedicated" }): Promise<Slot> {
+  function locate(ref: DatabaseRef & { kind: "dedicated" }): { server: ServerUrls; name: string } {
     const server = options.servers[ref.server];
     if (!server) throw new Unavailable(`database server "${ref.server}" is not configured for this service`);
-    const name = dedicatedDatabaseName(decodeURIComponent(new URL(server.app).pathname.slice(1)) || poolName, ref.key);
+    return {
+      server,
+      name: dedicatedDatabaseName(decodeURIComponent(new URL(server.app).pathname.slice(1)) || poolName, ref.key),
+    };
+  }
+
+  async function open(ref: DatabaseRef & { kind: "dedicated" }): Promise<Slot> {
+    const { server, name } = locate(ref);
     const db = await createDb({
       url: withDatabaseName(server.app, name),
       entities: options.entities,
@@ -201,30 +213,47 @@ export function createTenantRouter(options: TenantRouterOptions): TenantRouter {
     }
   }
 
+  /**
+   * The open slot of a dedicated database, counted as in use by the caller before anything can
+   * close it (the trim after an open must not close the slot it just opened, nor one a waiter is
+   * about to use); a slot closed between its opening and a waiter's turn is opened again.
+   */
   async function acquire(ref: DatabaseRef & { kind: "dedicated" }): Promise<Slot> {
-    if (closedAll) throw new Unavailable("the service is shutting down");
-    const existing = slots.get(ref.ref);
-    if (existing) {
-      slots.delete(ref.ref);
-      slots.set(ref.ref, existing);
-      return existing;
-    }
-    let pending = opening.get(ref.ref);
-    if (!pending) {
-      pending = open(ref).finally(() => opening.delete(ref.ref));
-      opening.set(ref.ref, pending);
+    for (;;) {
+      if (closedAll) throw new Unavailable("the service is shutting down");
+      const existing = slots.get(ref.ref);
+      if (existing) {
+        existing.users++;
+        slots.delete(ref.ref);
+        slots.set(ref.ref, existing);
+        return existing;
+      }
+      let pending = opening.get(ref.ref);
+      if (!pending) {
+        pending = open(ref)
+          .then((slot) => {
+            // in use by its opener from the moment it is visible
+            slot.users++;
+            slots.set(ref.ref, slot);
+            return slot;
+          })
+          .finally(() => opening.delete(ref.ref));
+        opening.set(ref.ref, pending);
+        const slot = await pending;
+        trim();
+        return slot;
+      }
       const slot = await pending;
-      slots.set(ref.ref, slot);
-      trim();
-      return slot;
+      if (slots.get(ref.ref) === slot) {
+        slot.users++;
+        return slot;
+      }
     }
-    return pending;
   }
 
   async function withRef<T>(parsed: DatabaseRef, fn: (handle: DatabaseHandle) => Promise<T>): Promise<T> {
     if (parsed.kind === "pool") return fn(pool);
     const slot = await acquire(parsed);
-    slot.users++;
     try {
       return await fn(slot.handle);
     } finally {
@@ -259,6 +288,15 @@ export function createTenantRouter(options: TenantRouterOptions): TenantRouter {
     },
     withDatabase(ref, fn) {
       return withRef(parseDatabaseRef(ref), fn);
+    },
+    locate(ref) {
+      const parsed = parseDatabaseRef(ref);
+      if (parsed.kind === "pool") return { ownerUrl: pool.ownerUrl, roles: pool.roles };
+      const { server, name } = locate(parsed);
+      return {
+        ownerUrl: withDatabaseName(server.owner, name),
+        roles: { owner: userOf(server.owner), app: userOf(server.app) },
+      };
     },
     async evict(ref) {
       const slot = slots.get(ref);

@@ -88,25 +88,26 @@ export function tenantDataService(options: TenantDataOptions): ServiceImpl<typeo
       checkTenantRef(req.database, req.tenantId, "database");
       if (!options.entities) throw new FailedPrecondition("this service has no schema to prepare");
       const entities = options.entities;
-      const run = migrating.then(() =>
-        router.withDatabase(req.database, async (handle) => {
-          setMigrationRoles(handle.roles);
-          const db = await createDb({
-            url: handle.ownerUrl,
-            entities,
-            ...(options.migrations && { migrations: options.migrations }),
-            statementTimeoutMs: 120_000,
-            applicationName: "tessera-migrate",
-          });
-          try {
-            const applied = await runMigrations(db.orm);
-            log.info({ database: req.database, applied }, "tenant database prepared");
-            return applied;
-          } finally {
-            await db.close();
-          }
-        }),
-      );
+      // migrated through the owner's own connection: opening it through the router would start its
+      // outbox relay before the migration has made the outbox
+      const { ownerUrl, roles } = router.locate(req.database);
+      const run = migrating.then(async () => {
+        setMigrationRoles(roles);
+        const db = await createDb({
+          url: ownerUrl,
+          entities,
+          ...(options.migrations && { migrations: options.migrations }),
+          statementTimeoutMs: 120_000,
+          applicationName: "tessera-migrate",
+        });
+        try {
+          const applied = await runMigrations(db.orm);
+          log.info({ database: req.database, applied }, "tenant database prepared");
+          return applied;
+        } finally {
+          await db.close();
+        }
+      });
       migrating = run.catch(() => {});
       return { applied: await run };
     },
