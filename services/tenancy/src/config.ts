@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { env, z } from "@tessera/platform/config";
 import { databaseEnv, natsEnv, serviceEnv } from "@tessera/platform/service";
 import { STEP_NAMES } from "./domain/saga/steps.ts";
@@ -22,8 +24,7 @@ function jsonEnv<T extends z.ZodType>(shape: T, fallback: string) {
     });
 }
 
-/** tenancy's environment: the kit's service, database and NATS variables plus its own. */
-export const configSchema = z.object({
+const fields = z.object({
   ...serviceEnv,
   ...databaseEnv,
   ...natsEnv,
@@ -82,12 +83,43 @@ export const configSchema = z.object({
   TENANCY_MOVE_BATCH_ROWS: z.coerce.number().int().min(1).max(10_000).default(2_000),
   /** Failed attempts of a phase before a move rolls back (before its switch). */
   TENANCY_MOVE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  /** Installs silo tenants' compute: `helm` (the tenant chart, one release per tenant) or `none`. */
+  TENANCY_COMPUTE_DRIVER: z.enum(["none", "helm"]).default("none"),
+  /** The helm executable (path or name on PATH). */
+  TENANCY_HELM_BIN: z.string().min(1).default("helm"),
+  /** The tenant chart: a directory with its dependencies built (`helm dependency build`) or a packaged `.tgz`. */
+  TENANCY_TENANT_CHART: z
+    .string()
+    .min(1)
+    .refine((p) => existsSync(p.endsWith(".tgz") ? p : join(p, "Chart.yaml")), {
+      message: "must be a chart directory (with Chart.yaml) or a packaged .tgz that exists",
+    })
+    .optional(),
+  /** Namespace the tenants' releases live in (their records; each tenant's workloads go to its own namespace). */
+  TENANCY_HELM_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/)
+    .default("tessera-system"),
+  /** An extra values file for every tenant release (e.g. the cloud profile), applied before the tenant's own values. */
+  TENANCY_TENANT_CHART_VALUES: z
+    .string()
+    .min(1)
+    .refine((p) => existsSync(p), { message: "must name a values file that exists" })
+    .optional(),
+  /** Kubeconfig for helm and the namespace clean-up; unset: `~/.kube/config`, else the pod's service account. */
+  KUBECONFIG: z.string().min(1).optional(),
   TENANCY_FAULT_CRASH_AFTER_STEP: z
     .string()
     .refine((v) => STEP_NAMES.includes(v) || /^(move|delete)\.[a-z_]+$/.test(v), {
       message: `must be one of ${STEP_NAMES.join(", ")}, or move.<phase> / delete.<phase>`,
     })
     .optional(),
+});
+
+/** tenancy's environment: the kit's service, database and NATS variables plus its own. */
+export const configSchema = fields.refine((c) => c.TENANCY_COMPUTE_DRIVER !== "helm" || c.TENANCY_TENANT_CHART, {
+  path: ["TENANCY_TENANT_CHART"],
+  message: "is required when TENANCY_COMPUTE_DRIVER is helm",
 });
 
 /** Parsed tenancy configuration. */

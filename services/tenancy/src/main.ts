@@ -1,6 +1,7 @@
 import { createServiceTokenSource } from "@tessera/platform/auth";
 import { runService } from "@tessera/platform/service";
 import { configSchema } from "./config.ts";
+import { helmComputeDriver } from "./domain/compute/helm.ts";
 import { createDataPlane, localDatabaseDriver } from "./domain/data-plane.ts";
 import { entities } from "./domain/entities.ts";
 import { exportSigner } from "./domain/exports.ts";
@@ -39,10 +40,22 @@ await runService({
             plane: dataPlane,
           })
         : undefined;
+    const compute =
+      cfg.TENANCY_COMPUTE_DRIVER === "helm" && cfg.TENANCY_TENANT_CHART
+        ? helmComputeDriver({
+            helmBin: cfg.TENANCY_HELM_BIN,
+            chart: cfg.TENANCY_TENANT_CHART,
+            releaseNamespace: cfg.TENANCY_HELM_NAMESPACE,
+            kubeconfig: cfg.KUBECONFIG,
+            extraValues: cfg.TENANCY_TENANT_CHART_VALUES,
+            timeoutMs: cfg.PROVISIONING_STEP_TIMEOUT_MS,
+            logger: rt.logger,
+          })
+        : undefined;
     if (tokens) rt.shutdownHooks.push(async () => tokens.close());
     const { server, runner, operations } = build({
       ...(dataPlane && { dataPlane }),
-      ...(database && { drivers: { database } }),
+      ...((database || compute) && { drivers: { database, compute } }),
       ...(cfg.TENANCY_EXPORT_SIGNING_KEY && { exportSigner: exportSigner(cfg.TENANCY_EXPORT_SIGNING_KEY) }),
       orm,
       verifier: rt.verifier,

@@ -82,6 +82,7 @@ export function build(deps: TenancyDeps): Tenancy {
     orm: deps.orm,
     plane,
     driver: drivers.database,
+    compute: drivers.compute,
     logger: deps.logger,
     settings: {
       drainMs: config.TENANCY_MOVE_DRAIN_MS,

@@ -56,6 +56,7 @@ const compute: ComputeDriver = {
   async install(tenant) {
     return { namespace: `tenant-${tenant.slug}` };
   },
+  async uninstall() {},
 };
 
 let env: TenancyEnv;

@@ -22,8 +22,16 @@ const deleteData: Phase = async (ctx) => {
   return { next: "drop_databases" };
 };
 
+/**
+ * A silo tenant's release and namespace go first (its services stop before their database does),
+ * then its dedicated databases. Both are idempotent, so a retried phase repeats them harmlessly.
+ */
 const dropDatabases: Phase = async (ctx) => {
-  const { tenant, driver, signal } = ctx;
+  const { tenant, driver, compute, signal } = ctx;
+  if (tenant.tier === "silo") {
+    if (!compute) throw new Error("no compute driver configured to uninstall the tenant's release");
+    await compute.uninstall(tenant, signal);
+  }
   if (parseDatabaseRef(tenant.placementDatabase).kind === "dedicated") {
     if (!driver) throw new Error("no database driver configured to drop the tenant's database");
     await driver.dropDatabase(tenant, tenant.placementDatabase, signal);

@@ -1,6 +1,6 @@
 import type { Orm, TxEntityManager } from "@tessera/platform/db";
 import type { DataPlane } from "../data-plane.ts";
-import type { DatabaseDriver, TenantSpec } from "../saga/drivers.ts";
+import type { ComputeDriver, DatabaseDriver, TenantSpec } from "../saga/drivers.ts";
 import type { OperationRow } from "./store.ts";
 
 /** What a phase works with. */
@@ -8,6 +8,8 @@ export interface PhaseContext {
   readonly orm: Orm;
   readonly plane: DataPlane;
   readonly driver: DatabaseDriver | undefined;
+  /** Removes a silo tenant's release and namespace on deletion. */
+  readonly compute: ComputeDriver | undefined;
   readonly op: OperationRow;
   readonly tenant: TenantSpec & { placementDatabase: string; tier: string; status: string };
   readonly signal: AbortSignal;

@@ -3,7 +3,7 @@ import type { Orm } from "@tessera/platform/db";
 import type { Logger } from "@tessera/platform/log";
 import type { DataPlane } from "../data-plane.ts";
 import { Tenant } from "../entities.ts";
-import type { DatabaseDriver } from "../saga/drivers.ts";
+import type { ComputeDriver, DatabaseDriver } from "../saga/drivers.ts";
 import { withTenantScope } from "../scope.ts";
 import { DELETE } from "./delete.ts";
 import { MOVE, pastSwitch } from "./move.ts";
@@ -15,6 +15,7 @@ export interface OperationRunnerOptions {
   readonly orm: Orm;
   readonly plane: DataPlane;
   readonly driver: DatabaseDriver | undefined;
+  readonly compute: ComputeDriver | undefined;
   readonly logger: Logger;
   readonly settings: OperationSettings;
   readonly exportTenant: PhaseContext["exportTenant"];
@@ -87,11 +88,13 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
         orm,
         plane: options.plane,
         driver: options.driver,
+        compute: options.compute,
         op,
         tenant: {
           tenantId: tenant.id,
           slug: tenant.slug,
           region: tenant.region,
+          plan: tenant.plan,
           placementDatabase: tenant.placementDatabase,
           tier: tenant.tier,
           status: tenant.status,

@@ -1,6 +1,7 @@
 /**
- * The provisioning seam for bridge and silo tenants. Implementations (a `local` database driver, a
- * `helm` compute driver) come later; the saga calls them from its steps.
+ * The provisioning seam for bridge and silo tenants: the `local` database driver (data-plane.ts)
+ * and the `helm` compute driver (compute/helm.ts); the saga calls them from its steps, deletion
+ * from its phases.
  *
  * Every method must be idempotent: the saga calls it again after a crash or a failed attempt, even
  * when the first call already took effect, and the second call must then find and return what the
@@ -11,6 +12,8 @@ export interface TenantSpec {
   readonly tenantId: string;
   readonly slug: string;
   readonly region: string;
+  /** The tenant's plan id (from its registry row): sizes a silo tenant's namespace and services. */
+  readonly plan: string;
 }
 
 /** Creates and migrates a tenant's dedicated database (bridge and silo tiers). */
@@ -35,6 +38,11 @@ export interface ComputeDriver {
   readonly name: string;
   /** Installs (or upgrades to the same state) the tenant's release; returns its namespace. */
   install(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<{ namespace: string }>;
+  /**
+   * Removes the tenant's release and its namespace, returning once both are gone. Idempotent: a
+   * release or namespace that is already gone is fine.
+   */
+  uninstall(tenant: TenantSpec, signal: AbortSignal): Promise<void>;
 }
 
 /** The drivers a deployment has configured; a tier whose driver is missing cannot be provisioned. */

@@ -48,7 +48,7 @@ type Claim =
       kind: "claimed";
       step: string;
       attempts: number;
-      spec: { tenantId: string; slug: string; region: string; placementDatabase: string };
+      spec: { tenantId: string; slug: string; region: string; plan: string; placementDatabase: string };
     };
 
 const MAX_ERROR_LENGTH = 500;
@@ -119,6 +119,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           tenantId,
           slug: tenant.slug,
           region: tenant.region,
+          plan: tenant.plan,
           placementDatabase: tenant.placementDatabase,
         },
       };

@@ -48,7 +48,7 @@ const createDatabase: StepDefinition = {
   async perform(tenant, drivers, signal) {
     if (!drivers.database) throw new MissingDriver("no database driver configured");
     const { database } = await drivers.database.createDatabase(
-      { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region },
+      { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region, plan: tenant.plan },
       signal,
     );
     return { database };
@@ -63,7 +63,7 @@ const migrateDatabase: StepDefinition = {
   async perform(tenant, drivers, signal) {
     if (!drivers.database) throw new MissingDriver("no database driver configured");
     await drivers.database.migrateDatabase(
-      { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region },
+      { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region, plan: tenant.plan },
       tenant.placementDatabase,
       signal,
     );
@@ -76,7 +76,7 @@ const installCompute: StepDefinition = {
   async perform(tenant, drivers, signal) {
     if (!drivers.compute) throw new MissingDriver("no compute driver configured");
     const { namespace } = await drivers.compute.install(
-      { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region },
+      { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region, plan: tenant.plan },
       tenant.placementDatabase,
       signal,
     );
