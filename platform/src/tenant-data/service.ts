@@ -82,6 +82,23 @@ export function tenantDataService(options: TenantDataOptions): ServiceImpl<typeo
       ]);
   }
 
+  /** The checks of a copy or sync between two of the tenant's databases; the table and tenant. */
+  function transfer(req: { tenantId: string; fromDatabase: string; toDatabase: string; table: string }): {
+    table: TenantTable;
+    tenantId: string;
+  } {
+    requireAdmin();
+    checkTenantRef(req.fromDatabase, req.tenantId, "from_database");
+    checkTenantRef(req.toDatabase, req.tenantId, "to_database");
+    if (req.fromDatabase === req.toDatabase)
+      throw new InvalidArgument("source and target are the same database", [
+        { field: "to_database", message: "must differ from from_database" },
+      ]);
+    const table = byName.get(req.table);
+    if (!table) throw new InvalidArgument("unknown table", [{ field: "table", message: "not a tenant table here" }]);
+    return { table, tenantId: req.tenantId.toLowerCase() };
+  }
+
   return {
     async prepareDatabase(req) {
       requireAdmin();
@@ -156,16 +173,7 @@ export function tenantDataService(options: TenantDataOptions): ServiceImpl<typeo
     },
 
     async copyTenantData(req) {
-      requireAdmin();
-      checkTenantRef(req.fromDatabase, req.tenantId, "from_database");
-      checkTenantRef(req.toDatabase, req.tenantId, "to_database");
-      if (req.fromDatabase === req.toDatabase)
-        throw new InvalidArgument("source and target are the same database", [
-          { field: "to_database", message: "must differ from from_database" },
-        ]);
-      const table = byName.get(req.table);
-      if (!table) throw new InvalidArgument("unknown table", [{ field: "table", message: "not a tenant table here" }]);
-      const tenantId = req.tenantId.toLowerCase();
+      const { table, tenantId } = transfer(req);
       const page = await router.withDatabase(req.fromDatabase, (src) =>
         readPage(src.orm, tenantId, table, req.afterKey, req.limit),
       );
@@ -174,16 +182,7 @@ export function tenantDataService(options: TenantDataOptions): ServiceImpl<typeo
     },
 
     async syncTenantData(req) {
-      requireAdmin();
-      checkTenantRef(req.fromDatabase, req.tenantId, "from_database");
-      checkTenantRef(req.toDatabase, req.tenantId, "to_database");
-      if (req.fromDatabase === req.toDatabase)
-        throw new InvalidArgument("source and target are the same database", [
-          { field: "to_database", message: "must differ from from_database" },
-        ]);
-      const table = byName.get(req.table);
-      if (!table) throw new InvalidArgument("unknown table", [{ field: "table", message: "not a tenant table here" }]);
-      const tenantId = req.tenantId.toLowerCase();
+      const { table, tenantId } = transfer(req);
       return router.withDatabase(req.fromDatabase, (src) =>
         router.withDatabase(req.toDatabase, (dst) =>
           syncPage(src.orm, dst.orm, tenantId, table, req.afterKey, req.limit),

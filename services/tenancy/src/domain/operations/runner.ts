@@ -5,6 +5,7 @@ import type { DataPlane } from "../data-plane.ts";
 import { Tenant } from "../entities.ts";
 import type { ComputeDriver, DatabaseDriver } from "../saga/drivers.ts";
 import { withTenantScope } from "../scope.ts";
+import { createWorkLoop } from "../work-loop.ts";
 import { DELETE } from "./delete.ts";
 import { MOVE, pastSwitch } from "./move.ts";
 import { Irrecoverable, type OperationSettings, type Phase, type PhaseContext } from "./phases.ts";
@@ -46,25 +47,18 @@ function message(err: unknown): string {
 export function createOperationRunner(options: OperationRunnerOptions): OperationRunner {
   const { orm, logger } = options;
   const log = logger.child({ component: "tenant-operations" });
-  const running = new Map<string, Promise<void>>();
-  const timers = new Map<string, NodeJS.Timeout>();
-  const abort = new AbortController();
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let stopped = false;
+  const loop = createWorkLoop({
+    sweepIntervalMs: options.sweepIntervalMs,
+    retryMs: options.retryInitialMs,
+    sweep,
+    wake: (id) => kick(id),
+    logger: log,
+    what: "operation",
+  });
+  const abort = { signal: loop.signal };
+  const schedule = loop.schedule;
   /** Operation id → tenant id (the registry's row security needs the tenant to read an operation). */
   const tenantOf = new Map<string, string>();
-
-  function schedule(id: string, at: Date): void {
-    if (stopped) return;
-    clearTimeout(timers.get(id));
-    const delay = Math.max(0, Math.min(at.getTime() - Date.now(), options.sweepIntervalMs)) + 10;
-    const timer = setTimeout(() => {
-      timers.delete(id);
-      kick(id);
-    }, delay);
-    timer.unref();
-    timers.set(id, timer);
-  }
 
   /** Claims the operation for one phase attempt; undefined when it is not ours to run now. */
   async function claim(
@@ -195,20 +189,15 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
 
   function kick(id: string, tenantId?: string): void {
     if (tenantId) tenantOf.set(id, tenantId.toLowerCase());
-    if (stopped || running.has(id)) return;
-    const promise = runOutsideContext(async () => {
-      const rows = await withTenantScopeLookup(id);
-      if (!rows) return;
-      while (!stopped && (await step(id, rows))) {
-        // next phase at once
-      }
-    })
-      .catch((err: unknown) => {
-        log.error({ err, operation_id: id }, "operation run failed; retrying later");
-        schedule(id, new Date(Date.now() + options.retryInitialMs));
-      })
-      .finally(() => running.delete(id));
-    running.set(id, promise);
+    void loop.run(id, () =>
+      runOutsideContext(async () => {
+        const tenant = await withTenantScopeLookup(id);
+        if (!tenant) return;
+        while (!loop.stopped() && (await step(id, tenant))) {
+          // next phase at once
+        }
+      }),
+    );
   }
 
   async function withTenantScopeLookup(id: string): Promise<string | undefined> {
@@ -226,29 +215,9 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
     }
   }
 
-  function sweepSoon(): void {
-    sweep()
-      .catch((err: unknown) => log.warn({ err }, "could not look for running operations"))
-      .finally(() => {
-        if (stopped) return;
-        sweepTimer = setTimeout(sweepSoon, options.sweepIntervalMs);
-        sweepTimer.unref();
-      });
-  }
-
   return {
     kick,
-    start() {
-      if (stopped || sweepTimer) return;
-      sweepTimer = setTimeout(sweepSoon, 0);
-      sweepTimer.unref();
-    },
-    async stop() {
-      stopped = true;
-      clearTimeout(sweepTimer);
-      for (const t of timers.values()) clearTimeout(t);
-      abort.abort(new Error("the service is shutting down"));
-      await Promise.allSettled([...running.values()]);
-    },
+    start: loop.start,
+    stop: loop.stop,
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from "@tessera/platform/log";
 import { ProvisioningStep, type ProvisioningStepRow, Tenant } from "../entities.ts";
 import { withRegistryTransaction, withTenantScope } from "../scope.ts";
 import { viewOf } from "../tenants.ts";
+import { createWorkLoop } from "../work-loop.ts";
 import type { Drivers } from "./drivers.ts";
 import { type StepOutcome, stepDefinition } from "./steps.ts";
 
@@ -69,26 +70,19 @@ function message(err: unknown): string {
 export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   const { orm, logger } = options;
   const log = logger.child({ component: "provisioning" });
-  const running = new Map<string, Promise<void>>();
-  const timers = new Map<string, NodeJS.Timeout>();
-  const abort = new AbortController();
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let stopped = false;
+  const loop = createWorkLoop({
+    sweepIntervalMs: options.sweepIntervalMs,
+    retryMs: options.retryInitialMs,
+    sweep,
+    wake: kick,
+    logger: log,
+    what: "provisioning saga",
+  });
+  const abort = { signal: loop.signal };
+  const schedule = loop.schedule;
 
   const backoff = (attempts: number) =>
     Math.min(options.retryMaxMs, options.retryInitialMs * 2 ** Math.max(0, attempts - 1));
-
-  function schedule(tenantId: string, at: Date): void {
-    if (stopped) return;
-    clearTimeout(timers.get(tenantId));
-    const delay = Math.max(0, Math.min(at.getTime() - Date.now(), options.sweepIntervalMs)) + 10;
-    const timer = setTimeout(() => {
-      timers.delete(tenantId);
-      kick(tenantId);
-    }, delay);
-    timer.unref();
-    timers.set(tenantId, timer);
-  }
 
   async function claimNext(tenantId: string): Promise<Claim> {
     return withTenantScope(orm, tenantId, async (em) => {
@@ -217,7 +211,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   }
 
   async function drive(tenantId: string): Promise<void> {
-    while (!stopped) {
+    while (!loop.stopped()) {
       const claim = await claimNext(tenantId);
       if (claim.kind === "idle") return;
       if (claim.kind === "wait") {
@@ -230,17 +224,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
 
   function run(tenantId: string): Promise<void> {
     const id = tenantId.toLowerCase();
-    const inFlight = running.get(id);
-    if (inFlight) return inFlight;
-    if (stopped) return Promise.resolve();
-    const promise = runAsTenant(id, () => drive(id), "tenancy-provisioning")
-      .catch((err: unknown) => {
-        log.error({ err, tenant_id: id }, "provisioning run failed; retrying later");
-        schedule(id, new Date(Date.now() + options.retryInitialMs));
-      })
-      .finally(() => running.delete(id));
-    running.set(id, promise);
-    return promise;
+    return loop.run(id, () => runAsTenant(id, () => drive(id), "tenancy-provisioning"));
   }
 
   function kick(tenantId: string): void {
@@ -259,31 +243,10 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     for (const row of rows) kick(row.tenant_id);
   }
 
-  function sweepSoon(): void {
-    sweep()
-      .catch((err: unknown) => log.warn({ err }, "could not look for incomplete provisioning sagas"))
-      .finally(() => {
-        if (stopped) return;
-        sweepTimer = setTimeout(sweepSoon, options.sweepIntervalMs);
-        sweepTimer.unref();
-      });
-  }
-
   return {
     run,
     kick,
-    start() {
-      if (stopped || sweepTimer) return;
-      sweepTimer = setTimeout(sweepSoon, 0);
-      sweepTimer.unref();
-    },
-    async stop() {
-      stopped = true;
-      clearTimeout(sweepTimer);
-      for (const timer of timers.values()) clearTimeout(timer);
-      timers.clear();
-      abort.abort(new Error("the service is shutting down"));
-      await Promise.allSettled([...running.values()]);
-    },
+    start: loop.start,
+    stop: loop.stop,
   };
 }
