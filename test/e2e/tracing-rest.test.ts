@@ -110,6 +110,7 @@ beforeAll(async () => {
     AUTH_ISSUER: platform.issuer,
     NATS_URL: platform.natsUrl,
     IDENTITY_URL: platform.identity.url,
+    TENANCY_URL: platform.services.tenancy?.url ?? "",
     ...telemetry,
   };
   const [projectsDb, auditDb] = await Promise.all([migrated("projects"), migrated("audit")]);

@@ -312,7 +312,9 @@ describe("silo tenants through tenancy's helm driver on a real control plane", (
     const stoppedMs = Date.now() - started;
     const left = await releaseStatus(releaseName(other.slug));
     console.log(`\naborted install stopped after ${(stoppedMs / 1000).toFixed(1)} s; release left ${left?.status}`);
-    expect(left?.status).toBe("failed");
+    // helm records `failed` when it gets to it before it is killed, else the release stays pending
+    // (the driver knows it stopped that helm and settles the release on the next install)
+    expect(["failed", "pending-install"]).toContain(left?.status);
 
     await directDriver().install(other, "", AbortSignal.timeout(STEP_TIMEOUT_MS));
     expect((await releaseStatus(releaseName(other.slug)))?.status).toBe("deployed");

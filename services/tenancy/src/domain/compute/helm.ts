@@ -85,6 +85,12 @@ interface ReleaseStatus {
 }
 
 /**
+ * Releases whose helm this process stopped (abort, deadline), per cluster and namespace: a pending
+ * state such a helm left is stale at once (the saga's lease means no other helm runs the step).
+ */
+const STOPPED_HERE = new Set<string>();
+
+/**
  * The `helm` compute driver: a silo tenant is release `tenant-<slug>` of the tenant chart in
  * `releaseNamespace`, its workloads in namespace `tessera-tenant-<slug>` (which the chart creates).
  * install is `helm upgrade --install --wait`, so a saga re-run converges on the same release; a
@@ -180,7 +186,8 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
    */
   const settle = async (release: string, current: ReleaseStatus, signal: AbortSignal, deadline: number) => {
     const age = current.since ? Date.now() - current.since.getTime() : Number.POSITIVE_INFINITY;
-    if (age < options.timeoutMs)
+    // a helm this process stopped itself is known dead: its pending release need not age first
+    if (age < options.timeoutMs && !interrupted.has(release))
       throw new HelmError(
         `release ${release} is ${current.status} since ${current.since?.toISOString()}: another helm operation is in progress`,
       );
@@ -200,6 +207,25 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
         signal,
         deadline,
       );
+  };
+
+  /** Runs a helm call for `release`, remembering when this process stopped it. */
+  const helmInterruptible = async <T>(release: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      if (signal.aborted || (err instanceof HelmError && /did not finish within/.test(err.message)))
+        interrupted.add(release);
+      throw err;
+    }
+  };
+
+  /** This cluster's releases in the per-process record of stopped helms. */
+  const scope = `${options.kubeconfig ?? "in-cluster"}|${options.releaseNamespace}|`;
+  const interrupted = {
+    has: (release: string) => STOPPED_HERE.has(scope + release),
+    add: (release: string) => STOPPED_HERE.add(scope + release),
+    delete: (release: string) => STOPPED_HERE.delete(scope + release),
   };
 
   return {
@@ -224,25 +250,28 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
           { mode: 0o600 },
         );
         const t0 = Date.now();
-        await helm(
-          `helm upgrade --install ${release}`,
-          [
-            "upgrade",
-            "--install",
-            release,
-            options.chart,
-            "--namespace",
-            options.releaseNamespace,
-            "--wait",
-            "--timeout",
-            helmTimeout(deadline),
-            ...(options.extraValues ? ["--values", options.extraValues] : []),
-            "--values",
-            values,
-          ],
-          signal,
-          deadline,
+        await helmInterruptible(release, signal, () =>
+          helm(
+            `helm upgrade --install ${release}`,
+            [
+              "upgrade",
+              "--install",
+              release,
+              options.chart,
+              "--namespace",
+              options.releaseNamespace,
+              "--wait",
+              "--timeout",
+              helmTimeout(deadline),
+              ...(options.extraValues ? ["--values", options.extraValues] : []),
+              "--values",
+              values,
+            ],
+            signal,
+            deadline,
+          ),
         );
+        interrupted.delete(release);
         log?.info({ release, namespace, plan: tenant.plan, ms: Date.now() - t0 }, "tenant release deployed");
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -257,7 +286,7 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
       const current = await status(release, signal, deadline);
       if (current?.status.startsWith("pending-")) {
         const age = current.since ? Date.now() - current.since.getTime() : Number.POSITIVE_INFINITY;
-        if (age < options.timeoutMs)
+        if (age < options.timeoutMs && !interrupted.has(release))
           throw new HelmError(`release ${release} is ${current.status}: another helm operation is in progress`);
       }
       if (current)
