@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import { type ServiceTokenSource, serviceTokenInterceptor } from "@tessera/platform/auth";
+import type { ServiceTokenSource } from "@tessera/platform/auth";
 import {
   conventionalRoles,
   dedicatedDatabaseName,
@@ -42,7 +42,14 @@ export function createDataPlane(configs: readonly DataServiceConfig[], tokens: S
     client: createServiceClient(TenantDataService, {
       baseUrl: c.url,
       defaultTimeoutMs: 120_000,
-      interceptors: [serviceTokenInterceptor(tokens, c.name)],
+      // always tenancy's own token: these calls are never made on a caller's behalf (an operator's
+      // token, addressed to tenancy, must not be forwarded to the services)
+      interceptors: [
+        (next) => async (req) => {
+          req.header.set("authorization", `Bearer ${await tokens.getToken(c.name)}`);
+          return next(req);
+        },
+      ],
     }),
   }));
   return { services, routed: services.filter((s) => s.routed) };
