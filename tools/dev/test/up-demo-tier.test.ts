@@ -11,7 +11,8 @@ import { freePort } from "../src/infra/index.ts";
 import { cleanEnv, startCli } from "./cli-process.ts";
 
 /** Away from the dev ports (and from up-platform.test.ts, which may run at the same time). */
-const OFFSET = 1500;
+// above Linux's ephemeral range (32768–60999), where other test files' processes bind random ports
+const OFFSET = 12_500;
 const port = (dev: number) => dev + OFFSET;
 
 describe("tessera up --demo-tier", () => {

@@ -13,8 +13,13 @@ import { cleanEnv, startCli } from "./cli-process.ts";
 /**
  * `./tessera up` with the repository's real services: every deployable healthy, the demo tenant
  * seeded through the public contracts, and its owner able to sign in with the printed credentials.
- * (The services listen on their fixed dev ports from package.json.)
+ * The services listen on their dev ports from package.json shifted by TESSERA_PORT_OFFSET above
+ * Linux's ephemeral range (32768–60999): the other test files' processes bind random ports there,
+ * and one of them once took identity's 50062.
  */
+const OFFSET = 11_000;
+const port = (dev: number) => dev + OFFSET;
+
 describe("tessera up with the platform's services", () => {
   const home = mkdtempSync(join(tmpdir(), "tessera-up-platform-"));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -24,15 +29,20 @@ describe("tessera up with the platform's services", () => {
       TESSERA_HOME: home,
       TESSERA_PG_PORT: String(await freePort()),
       TESSERA_NATS_PORT: String(await freePort()),
+      TESSERA_PORT_OFFSET: String(OFFSET),
       LOG_LEVEL: "warn",
     });
-    const identityUrl = "http://127.0.0.1:50062";
-    const tenancyUrl = "http://127.0.0.1:50061";
+    const identityUrl = `http://127.0.0.1:${port(50062)}`;
+    const tenancyUrl = `http://127.0.0.1:${port(50061)}`;
     const up = startCli(["up"], env);
     try {
       await up.waitFor("Tessera is up", 120_000);
-      expect(up.output()).toMatch(/identity\s+service\s+http:\/\/127\.0\.0\.1:50062\s+\d+\s+healthy/);
-      expect(up.output()).toMatch(/tenancy\s+service\s+http:\/\/127\.0\.0\.1:50061\s+\d+\s+healthy/);
+      expect(up.output()).toMatch(
+        new RegExp(`identity\\s+service\\s+http://127\\.0\\.0\\.1:${port(50062)}\\s+\\d+\\s+healthy`),
+      );
+      expect(up.output()).toMatch(
+        new RegExp(`tenancy\\s+service\\s+http://127\\.0\\.0\\.1:${port(50061)}\\s+\\d+\\s+healthy`),
+      );
       expect(up.output()).not.toMatch(/\s(unhealthy|exited)\s/);
       expect(up.output()).toContain('Demo tenant "demo"');
 

@@ -84,7 +84,7 @@ export function readUpSettings(env: NodeJS.ProcessEnv = process.env): UpSettings
     healthTimeoutMs: integer(env, "TESSERA_HEALTH_TIMEOUT_MS", 60_000, 100, 3_600_000, problems),
     migrateTimeoutMs: integer(env, "TESSERA_MIGRATE_TIMEOUT_MS", 300_000, 100, 3_600_000, problems),
     stopGraceMs: integer(env, "TESSERA_STOP_GRACE_MS", 10_000, 0, 600_000, problems),
-    portOffset: integer(env, "TESSERA_PORT_OFFSET", 0, -40_000, 10_000, problems),
+    portOffset: integer(env, "TESSERA_PORT_OFFSET", 0, -40_000, 14_000, problems),
   };
   if (!settings.databaseUrl && !settings.natsUrl && provider === "embedded" && settings.pgPort === settings.natsPort)
     problems.push("TESSERA_PG_PORT and TESSERA_NATS_PORT must differ");
