@@ -284,13 +284,14 @@ describe("NATS users and permissions (./tessera up's config)", () => {
     const tenant = randomUUID();
     // a malformed message on a tenant subject (only the admin may publish it)
     await jetstream(admin).publish(`tessera.evt.${tenant}.tenant.updated`, new TextEncoder().encode("not an envelope"));
+    // dead-lettering follows the consumer's bounded retries with backoff: slow on a loaded machine
     const dlq = await until(async () => {
       const m = await stored(deadLetterSubject(TENANT_CONSUMER), DLQ_STREAM);
       return m?.header.get("Tessera-Dlq-Subject") === `tessera.evt.${tenant}.tenant.updated` ? m : undefined;
-    });
+    }, 50_000);
     expect(dlq.header.get("Tessera-Dlq-Consumer")).toBe(TENANT_CONSUMER);
     expect(violations).toEqual([]);
-  });
+  }, 60_000);
 
   it("refuses projects publishing a tenant.* subject, and nothing is stored", async () => {
     const subject = `tessera.evt.${randomUUID()}.tenant.created`;
