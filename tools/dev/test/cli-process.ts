@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -101,3 +101,22 @@ export function fixtureWorkspace(packages: FixturePackage[]): string {
 
 /** Absolute path of a file in test/fixtures. */
 export const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+
+/** How a finished `./tessera tenants …` run ended. */
+export interface TenantsRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const cliMain = new URL("../src/cli.ts", import.meta.url).pathname;
+
+/** `node tools/dev/src/cli.ts tenants …` as a child process, to its end. */
+export function runTenants(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<TenantsRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliMain, "tenants", ...args], { env, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,25 +5,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // tools/dev cannot depend on the harness package (it depends on us); the file is reached directly
 import { startPlatform, type TestPlatform } from "../../../test/harness/index.ts";
-import { cleanEnv } from "./cli-process.ts";
+import { cleanEnv, runTenants, type TenantsRun } from "./cli-process.ts";
 
-const cli = new URL("../src/cli.ts", import.meta.url).pathname;
+type Run = TenantsRun;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `node tools/dev/src/cli.ts tenants …` as a child process. */
-function tenants(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, "tenants", ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const tenants = (args: string[], env: NodeJS.ProcessEnv) => runTenants(args, env);
 
 /** The JSON document a successful `--json` run printed. */
 function json<T>(run: Run): T {
