@@ -69,6 +69,8 @@ export function tenantToProto(t: TenantView): Tenant {
     placement: create(PlacementSchema, {
       database: t.placementDatabase,
       namespace: t.placementNamespace,
+      endpoints: { ...t.placementEndpoints },
+      computeVersion: t.computeVersion,
       writesFenced: t.writesFenced,
     }),
     region: t.region,

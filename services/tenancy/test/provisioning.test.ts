@@ -53,8 +53,12 @@ function databaseDriver() {
 
 const compute: ComputeDriver = {
   name: "test",
+  targetVersion: async () => "1.0.0",
   async install(tenant) {
-    return { namespace: `tenant-${tenant.slug}` };
+    return { namespace: `tenant-${tenant.slug}`, endpoints: {}, version: "1.0.0" };
+  },
+  async upgrade(tenant) {
+    return { namespace: `tenant-${tenant.slug}`, endpoints: {}, version: "1.0.0" };
   },
   async uninstall() {},
 };

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   type GetProvisioningResponse,
   OperationState,
@@ -12,19 +11,17 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helmComputeDriver, releaseName, tenantNamespace } from "../../../services/tenancy/src/domain/compute/helm.ts";
 import type { TenantSpec } from "../../../services/tenancy/src/domain/saga/drivers.ts";
-import { deploymentAvailable, helmFor, parseYamlText, pathOf, table } from "../../charts/install-support.ts";
-import { type K8sObject, prepareCharts, requireTools, tools } from "../../charts/support.ts";
+import { deploymentAvailable, parseYamlText, pathOf, table } from "../../charts/install-support.ts";
+import { type K8sObject, tools } from "../../charts/support.ts";
 import {
   type KubeObject,
   type RunningCluster,
-  requireClusterBinaries,
   type ServiceDatabase,
-  startCluster,
-  startPlatform,
   type TestPlatform,
   until,
 } from "../../harness/index.ts";
-import { awaitOperation, databasesLike, operatorTenancy } from "./support.ts";
+import { chartVersion, RELEASES, type SiloRig, startSiloRig } from "./silo-support.ts";
+import { awaitOperation, databasesLike } from "./support.ts";
 
 /**
  * Silo tenants through tenancy's `helm` compute driver, end to end: tenancy (a real process, as
@@ -33,75 +30,35 @@ import { awaitOperation, databasesLike, operatorTenancy } from "./support.ts";
  * (kube-apiserver, controller-manager, scheduler, kwok nodes), and deletes it again.
  */
 
-/** Namespace the releases live in (as the platform's namespace would in a cluster). */
-const RELEASES = "tessera-releases";
 const STEP_TIMEOUT_MS = 120_000;
 
+let rig: SiloRig;
 let cluster: RunningCluster;
 let charts: string;
 let scratch: string;
-let helm: ReturnType<typeof helmFor>;
+let helm: SiloRig["helm"];
 let platform: TestPlatform;
-let tenancy: ReturnType<typeof operatorTenancy>;
+let tenancy: SiloRig["tenancy"];
 /** TENANCY_TENANT_CHART_VALUES: rewritten by the tests (a bad override, then a good one). */
 let profile: string;
 
 const hex = (id: string) => id.replaceAll("-", "");
 
 beforeAll(async () => {
-  requireTools("helm", "python");
-  requireClusterBinaries();
-  const [started, prepared] = await Promise.allSettled([startCluster({ nodes: 2 }), prepareCharts()]);
-  if (started.status === "fulfilled") cluster = started.value;
-  if (prepared.status === "fulfilled") charts = prepared.value;
-  if (started.status === "rejected") throw started.reason;
-  if (prepared.status === "rejected") throw prepared.reason;
-  helm = helmFor(cluster);
-  scratch = mkdtempSync(join(tmpdir(), "tessera-silo-helm-"));
-  profile = join(scratch, "profile.yaml");
-  writeFileSync(profile, "global:\n  logLevel: info\n");
-  await cluster.api.create("/api/v1/namespaces", { metadata: { name: RELEASES } });
-  platform = await startPlatform({
-    services: ["projects", "tenancy"],
-    env: {
-      tenancy: {
-        TENANCY_COMPUTE_DRIVER: "helm",
-        TENANCY_HELM_BIN: tools.helm,
-        TENANCY_TENANT_CHART: join(charts, "tessera-tenant"),
-        TENANCY_HELM_NAMESPACE: RELEASES,
-        TENANCY_TENANT_CHART_VALUES: profile,
-        KUBECONFIG: cluster.kubeconfig,
-        HELM_CACHE_HOME: join(helm.home, "cache"),
-        HELM_CONFIG_HOME: join(helm.home, "config"),
-        HELM_DATA_HOME: join(helm.home, "data"),
-        PROVISIONING_STEP_TIMEOUT_MS: String(STEP_TIMEOUT_MS),
-      },
-    },
-  });
-  tenancy = operatorTenancy(platform);
+  rig = await startSiloRig({ stepTimeoutMs: STEP_TIMEOUT_MS });
+  ({ cluster, charts, scratch, helm, platform, tenancy, profile } = rig);
 }, 180_000);
 
 afterAll(async () => {
-  tenancy?.close();
-  await platform?.stop();
-  await cluster?.stop();
-  if (charts) rmSync(dirname(charts), { recursive: true, force: true });
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-  if (helm) rmSync(helm.home, { recursive: true, force: true });
+  await rig?.stop();
 });
 
-const get = (kind: string, namespace: string | undefined, name: string) =>
-  cluster.api.request<KubeObject>("GET", pathOf(kind, namespace, name));
+const get = (kind: string, namespace: string | undefined, name: string) => rig.get(kind, namespace, name);
 
-/** helm status of a release: its status and revision, or undefined when there is none. */
+/** helm's record of a release: its status and revision, or undefined when there is none. */
 async function releaseStatus(release: string): Promise<{ status: string; version: number } | undefined> {
-  const r = await helm.helm(["status", release, "--namespace", RELEASES, "--output", "json"]);
-  if (r.code !== 0) {
-    if (/release: not found/.test(r.stderr)) return undefined;
-    throw new Error(`helm status ${release}: ${r.stderr}`);
-  }
-  const parsed = JSON.parse(r.stdout) as { version: number; info: { status: string } };
-  return { status: parsed.info.status, version: parsed.version };
+  const r = await rig.release(release);
+  return r && { status: r.status, version: r.revision };
 }
 
 const provisioning = (tenantId: string) => tenancy.client.getProvisioning({ tenantId }, { timeoutMs: 10_000 });
@@ -268,7 +225,17 @@ describe("silo tenants through tenancy's helm driver on a real control plane", (
   it("install again (a saga re-run) upgrades the same release in place", async () => {
     const driver = directDriver(profile);
     const again = await driver.install(spec, `main/t_${hex(tenantId)}`, AbortSignal.timeout(STEP_TIMEOUT_MS));
-    expect(again.namespace).toBe(tenantNamespace(slug));
+    expect(again).toEqual({
+      namespace: tenantNamespace(slug),
+      // from the release's computed values: the projects component's Service on its gRPC port
+      endpoints: { projects: `http://projects.${tenantNamespace(slug)}.svc.cluster.local:50064` },
+      version: chartVersion(join(charts, "tessera-tenant")),
+    });
+    // the saga recorded the same in the directory
+    expect((await tenancy.client.getTenant({ tenantId })).tenant?.placement).toMatchObject({
+      endpoints: again.endpoints,
+      computeVersion: again.version,
+    });
     expect(await releaseStatus(releaseName(slug))).toEqual({ status: "deployed", version: 2 });
     const d = (await get("Deployment", tenantNamespace(slug), "projects")).body;
     expect(deploymentAvailable(d)).toBe(true);

@@ -24,6 +24,7 @@ export const permissions = definePermissions({
     "tenant.resume",
     "tenant.offboard",
     "tenant.move",
+    "tenant.upgrade",
     "tenant.delete",
     "tenant.export",
     "tenant.provisioning.read",

@@ -23,6 +23,10 @@ export const Tenant = defineEntity({
     region: p.text(),
     placementDatabase: p.text(),
     placementNamespace: p.text(),
+    /** Silo: service name → base URL of the tenant's own services (the edges route there). */
+    placementEndpoints: p.json<Record<string, string>>(),
+    /** Silo: the version of the tenant's compute (tenant chart version). */
+    computeVersion: p.text().default(""),
     writesFenced: p.boolean().default(false),
     createRequestId: p.uuid().unique(),
     createdAt: p.datetime(3).onCreate(() => new Date()),

@@ -28,6 +28,10 @@ export interface TenantView {
   readonly region: string;
   readonly placementDatabase: string;
   readonly placementNamespace: string;
+  /** Silo: service name → base URL of the tenant's own services. */
+  readonly placementEndpoints: Readonly<Record<string, string>>;
+  /** Silo: the version its compute runs. */
+  readonly computeVersion: string;
   /** A tier move has paused the tenant's writes. */
   readonly writesFenced: boolean;
   readonly verifiedDomains: readonly string[];

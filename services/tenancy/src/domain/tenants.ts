@@ -54,6 +54,8 @@ function view(row: TenantRow, domains: readonly string[]): TenantView {
     region: row.region,
     placementDatabase: row.placementDatabase,
     placementNamespace: row.placementNamespace,
+    placementEndpoints: { ...(row.placementEndpoints ?? {}) },
+    computeVersion: row.computeVersion ?? "",
     writesFenced: row.writesFenced,
     verifiedDomains: [...domains].sort(),
     createdAt: row.createdAt,
@@ -134,6 +136,8 @@ export async function createTenant(
         region: input.region,
         placementDatabase: "",
         placementNamespace: "",
+        placementEndpoints: {},
+        computeVersion: "",
         writesFenced: false,
         createRequestId: input.requestId.toLowerCase(),
       });

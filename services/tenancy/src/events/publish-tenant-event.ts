@@ -17,6 +17,7 @@ export const TENANT_EVENT_TYPES = [
   "tenant.moving",
   "tenant.moved",
   "tenant.move_rolled_back",
+  "tenant.upgraded",
   "tenant.deleted",
 ] as const;
 /** One of {@link TENANT_EVENT_TYPES}. */

@@ -13,8 +13,8 @@ import { TIER_TO_PROTO, tenantToProto, tierFromProto } from "../contract.ts";
 import { currentCaller, requirePermission, requireTenantAccess } from "../domain/access.ts";
 import type { Tier } from "../domain/model.ts";
 import { estimateCopyEnd } from "../domain/operations/move.ts";
-import { startDelete, startMove } from "../domain/operations/start.ts";
-import { latestOperation, type OperationRow, operationTables } from "../domain/operations/store.ts";
+import { startDelete, startMove, startUpgrade } from "../domain/operations/start.ts";
+import { latestOperation, type OperationRow, operationByRequest, operationTables } from "../domain/operations/store.ts";
 import { withTenantScope } from "../domain/scope.ts";
 import { getTenant } from "../domain/tenants.ts";
 import type { HandlerDeps } from "./context.ts";
@@ -61,17 +61,19 @@ export async function operationView(orm: Orm, tenantId: string): Promise<Operati
   });
 }
 
-/** MoveTenant, DeleteTenant, ExportTenant, ReadExport. */
+/** MoveTenant, DeleteTenant, UpgradeTenant, ExportTenant, ReadExport. */
 export function operationHandlers(
   deps: HandlerDeps,
-): Pick<Impl, "moveTenant" | "deleteTenant" | "exportTenant" | "readExport"> {
+): Pick<Impl, "moveTenant" | "deleteTenant" | "upgradeTenant" | "exportTenant" | "readExport"> {
   const { orm } = deps;
   return {
     async moveTenant(req) {
       requirePermission(currentCaller(), "tenant.move");
       const target = tierFromProto(req.targetTier) as Tier;
-      if (target === "silo")
-        throw new FailedPrecondition("moves into or out of silo need the compute driver", [
+      const tenantId = req.tenantId.toLowerCase();
+      const current = await getTenant(orm, tenantId);
+      if ((target === "silo" || current.tier === "silo") && !deps.drivers.compute)
+        throw new FailedPrecondition("moves into or out of silo need a compute driver, and none is configured", [
           { field: "target_tier", message: "silo moves are not available in this deployment" },
         ]);
       const driver = deps.drivers.database;
@@ -83,7 +85,6 @@ export function operationHandlers(
         throw new FailedPrecondition("unknown database server", [
           { field: "database_server", message: `no database server "${req.databaseServer}" is configured` },
         ]);
-      const tenantId = req.tenantId.toLowerCase();
       const op = await startMove(orm, {
         tenantId,
         requestId: req.requestId.toLowerCase(),
@@ -100,6 +101,29 @@ export function operationHandlers(
       const op = await startDelete(orm, tenantId);
       deps.operations.kick(op.id, op.tenant_id);
       return { tenant: tenantToProto(await getTenant(orm, tenantId)), operation: await operationView(orm, tenantId) };
+    },
+
+    async upgradeTenant(req, ctx) {
+      requirePermission(currentCaller(), "tenant.upgrade");
+      const tenantId = req.tenantId.toLowerCase();
+      const compute = deps.drivers.compute;
+      if (!compute)
+        throw new FailedPrecondition("upgrades need a compute driver, and none is configured", [
+          { field: "tenant_id", message: "no silo compute in this deployment" },
+        ]);
+      const tenant = await getTenant(orm, tenantId);
+      const targetVersion = await compute.targetVersion(ctx.signal);
+      const replay = await operationByRequest(orm, req.requestId.toLowerCase());
+      if (!replay && !req.force && tenant.tier === "silo" && tenant.computeVersion === targetVersion)
+        return { tenant: tenantToProto(tenant), targetVersion, upToDate: true };
+      const op = await startUpgrade(orm, { tenantId, requestId: req.requestId.toLowerCase() });
+      deps.operations.kick(op.id, op.tenant_id);
+      return {
+        tenant: tenantToProto(await getTenant(orm, tenantId)),
+        operation: await operationView(orm, tenantId),
+        targetVersion,
+        upToDate: false,
+      };
     },
 
     async exportTenant(req, ctx) {

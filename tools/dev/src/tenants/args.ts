@@ -10,10 +10,13 @@ export interface OptionSpec {
   values?: readonly string[];
 }
 
-/** What a command accepts: named options and, in order, its positional arguments (all required). */
+/** What a command accepts: named options and, in order, its positional arguments. */
 export interface ArgsSpec {
   options: Readonly<Record<string, OptionSpec>>;
+  /** Required, in order. */
   positionals?: readonly string[];
+  /** May follow the required ones (absent from `positionals` of the result when not given). */
+  optionalPositionals?: readonly string[];
 }
 
 /** A parsed command line. */
@@ -99,7 +102,13 @@ export function parseArgs(argv: readonly string[], spec: ArgsSpec): ParsedArgs {
     if (value === undefined) throw new UsageError(`missing <${n}>`);
     parsed.positionals[n] = value;
   });
-  if (positional.length > names.length) throw new UsageError(`unexpected argument ${positional[names.length]}`);
+  const optional = spec.optionalPositionals ?? [];
+  optional.forEach((n, i) => {
+    const value = positional[names.length + i];
+    if (value !== undefined) parsed.positionals[n] = value;
+  });
+  const accepted = names.length + optional.length;
+  if (positional.length > accepted) throw new UsageError(`unexpected argument ${positional[accepted]}`);
   for (const [name, option] of Object.entries(options)) {
     if (!option.required) continue;
     const given = option.type === "list" ? parsed.lists[name] : parsed.strings[name];

@@ -13,6 +13,7 @@ import { move } from "./move.ts";
 import { createOutput } from "./output.ts";
 import { progress } from "./progress.ts";
 import { show } from "./show.ts";
+import { upgrade } from "./upgrade.ts";
 
 /** Every `./tessera tenants` command, in the order the help lists them. */
 export const COMMANDS: readonly TenantsCommand[] = [
@@ -24,6 +25,7 @@ export const COMMANDS: readonly TenantsCommand[] = [
   resume,
   offboard,
   move,
+  upgrade,
   del,
   exportCommand,
 ];

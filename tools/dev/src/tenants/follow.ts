@@ -17,13 +17,14 @@ export interface FollowOptions {
 /** The limit of a follow ran out before the end; what happens goes on in the background. */
 export class TimedOut extends Error {}
 
-const transient = (err: unknown) => {
+/** UNAVAILABLE or DEADLINE_EXCEEDED: tenancy restarting or briefly overloaded; worth asking again. */
+export const transient = (err: unknown) => {
   const code = err instanceof ConnectError ? err.code : undefined;
   return code === Code.Unavailable || code === Code.DeadlineExceeded;
 };
 
 /** Waits `ms`; resolves early (with false) when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+export function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     const timer = setTimeout(() => {

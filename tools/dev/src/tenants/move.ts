@@ -16,11 +16,11 @@ export const tookOf = (op: OperationView): string =>
 /** `tenants move`: MoveTenant, then its phases live until SUCCEEDED (exit 0) or ROLLED_BACK (exit 1). */
 export const move: TenantsCommand = {
   name: "move",
-  summary: "move a tenant's data to another tier (pool ⇄ bridge), following the move live",
-  usage: "move <id|slug> --to pool|bridge [--server NAME] [--no-wait] [--timeout S]",
+  summary: "move a tenant to another tier (pool, bridge, silo), following the move live",
+  usage: "move <id|slug> --to pool|bridge|silo [--server NAME] [--no-wait] [--timeout S]",
   spec: {
     options: {
-      to: { type: "string", required: true, values: ["pool", "bridge"] },
+      to: { type: "string", required: true, values: ["pool", "bridge", "silo"] },
       server: { type: "string" },
       "no-wait": { type: "boolean" },
       timeout: { type: "string" },
@@ -32,7 +32,7 @@ export const move: TenantsCommand = {
     const server = strings.server ?? "";
     if (server !== "" && !SERVER.test(server))
       throw new UsageError("--server must be a configured database server's name (lowercase letters, digits, hyphens)");
-    if (server !== "" && strings.to !== "bridge") throw new UsageError("--server goes with --to bridge");
+    if (server !== "" && strings.to === "pool") throw new UsageError("--server goes with --to bridge or silo");
     const timeoutS = secondsOption(ctx.args, "timeout", DEFAULT_FOLLOW_TIMEOUT_S);
     const t = ctx.tenancy();
     const tenant = await t.resolve(ctx.args.positionals.tenant as string);

@@ -38,6 +38,7 @@ export function renderTenant(t: TenantView, paint: Paint = noPaint): string {
     pairs.push(["database", t.placement.database || "-"], ["namespace", t.placement.namespace || "-"]);
     const endpoints = Object.entries(t.placement.endpoints);
     if (endpoints.length > 0) pairs.push(["endpoints", endpoints.map(([s, u]) => `${s}=${u}`).join(", ")]);
+    if (t.placement.computeVersion) pairs.push(["compute", `version ${t.placement.computeVersion}`]);
     if (t.placement.writesFenced) pairs.push(["writes", paint("yellow", "fenced (a tier move is under way)")]);
   }
   pairs.push(["created", t.createTime ?? "-"], ["updated", t.updateTime ?? "-"]);
@@ -174,6 +175,6 @@ export function renderProvisioning(p: ProvisioningView, subject: string, now: nu
   if (p.operation) {
     lines.push("", ...renderOperation(p.operation, subject, now, paint));
     lines.push(`  started ${ago(p.operation.createTime, now)}, updated ${ago(p.operation.updateTime, now)}`);
-  } else lines.push("", "no tier move or deletion so far");
+  } else lines.push("", "no tier move, deletion or upgrade so far");
   return lines.join("\n");
 }

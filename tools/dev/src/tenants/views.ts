@@ -63,7 +63,13 @@ export interface TenantView {
   status: string;
   region: string;
   verifiedDomains: string[];
-  placement: { database: string; namespace: string; endpoints: Record<string, string>; writesFenced: boolean } | null;
+  placement: {
+    database: string;
+    namespace: string;
+    endpoints: Record<string, string>;
+    computeVersion: string;
+    writesFenced: boolean;
+  } | null;
   createTime: string | null;
   updateTime: string | null;
 }
@@ -83,6 +89,7 @@ export function tenantView(t: Tenant): TenantView {
           database: t.placement.database,
           namespace: t.placement.namespace,
           endpoints: { ...t.placement.endpoints },
+          computeVersion: t.placement.computeVersion,
           writesFenced: t.placement.writesFenced,
         }
       : null,
@@ -119,7 +126,7 @@ export interface TableProgressView {
 
 export interface OperationView {
   id: string;
-  /** `move` or `delete`. */
+  /** `move`, `delete` or `upgrade`. */
   kind: string;
   /** `running`, `succeeded` or `rolled_back`. */
   state: string;

@@ -1,106 +1,43 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import type { TenantSpec } from "../saga/drivers.ts";
-import { helmComputeDriver, helmErrorText, scrub } from "./helm.ts";
-import { loadKubeTarget, type NamespaceApi, type NamespaceState } from "./kube.ts";
+import { fakeHelm, namespaces, tenant } from "./fake-helm.ts";
+import { helmErrorText, scrub } from "./helm.ts";
+import { loadKubeTarget, type NamespaceState } from "./kube.ts";
 
 /**
- * The driver's own logic against a stand-in helm (a script that records its arguments and answers
- * from files): recovery of releases a killed helm left pending, error text, arguments, values. The
- * real helm on a real control plane is test/e2e/tiers/silo-helm.test.ts.
+ * The driver's own logic against a stand-in helm (fake-helm.ts): install, uninstall, recovery of
+ * releases a killed helm left pending, error text, arguments, values. Upgrades and the chart's
+ * version: helm-upgrade.test.ts. The real helm on a real control plane is
+ * test/e2e/tiers/silo-helm.test.ts.
  */
 
-const dir = mkdtempSync(join(tmpdir(), "tessera-fake-helm-"));
-const fakeHelm = join(dir, "helm");
-writeFileSync(
-  fakeHelm,
-  `#!${process.execPath}
-const fs = require("node:fs");
-const path = require("node:path");
-const dir = ${JSON.stringify(dir)};
-const args = process.argv.slice(2);
-fs.appendFileSync(path.join(dir, "calls.ndjson"), JSON.stringify(args) + "\\n");
-const file = (name) => path.join(dir, name);
-if (args[0] === "status") {
-  if (!fs.existsSync(file("status.json"))) { process.stderr.write("Error: release: not found\\n"); process.exit(1); }
-  process.stdout.write(fs.readFileSync(file("status.json")));
-} else if (args[0] === "upgrade") {
-  const values = args[args.lastIndexOf("--values") + 1];
-  fs.copyFileSync(values, file("last-values.json"));
-  if (fs.existsSync(file("fail.txt"))) { process.stderr.write(fs.readFileSync(file("fail.txt"))); process.exit(1); }
-}
-`,
-);
-chmodSync(fakeHelm, 0o755);
+const helm = fakeHelm();
+const { dir, calls, verbs, status, driver } = helm;
 
-const calls = (): string[][] =>
-  existsSync(join(dir, "calls.ndjson"))
-    ? readFileSync(join(dir, "calls.ndjson"), "utf8")
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as string[])
-    : [];
-const verbs = () => calls().map((c) => c[0]);
+beforeEach(() => helm.reset());
+afterAll(() => helm.remove());
 
-const tenant: TenantSpec = {
-  tenantId: "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c",
-  slug: "acme",
-  region: "eu-west-1",
-  plan: "business",
-};
-
-/** A namespace API double: `tessera-tenant-acme` exists until deleted, then lingers for `linger` polls. */
-function namespaces(state: NamespaceState | undefined, linger = 2) {
-  let current = state;
-  let left = linger;
-  const deleted: string[] = [];
-  const api: NamespaceApi = {
-    async get() {
-      if (current?.deleting && left-- <= 0) current = undefined;
-      return current;
-    },
-    async delete(name) {
-      deleted.push(name);
-      if (current) current = { ...current, deleting: true };
-    },
-  };
-  return { api, deleted };
-}
-
-const driver = (extra: Partial<Parameters<typeof helmComputeDriver>[0]> = {}) =>
-  helmComputeDriver({
-    helmBin: fakeHelm,
-    chart: "/charts/tessera-tenant",
-    releaseNamespace: "tessera-system",
-    kubeconfig: "/etc/kube/config",
-    timeoutMs: 60_000,
-    pollMs: 5,
-    namespaces: namespaces(undefined).api,
-    ...extra,
-  });
-
-const status = (s: string, agoMs: number) =>
-  writeFileSync(
-    join(dir, "status.json"),
-    JSON.stringify({ version: 3, info: { status: s, last_deployed: new Date(Date.now() - agoMs).toISOString() } }),
+describe("helm driver: install (fake helm: scripted states; the real one in test/e2e/tiers/silo-helm.test.ts)", () => {
+  beforeEach(() =>
+    writeFileSync(
+      join(dir, "values.json"),
+      JSON.stringify({ defaults: { replicas: 2 }, projects: { enabled: true, kind: "service", port: 50064 } }),
+    ),
   );
 
-beforeEach(() => {
-  for (const f of ["calls.ndjson", "status.json", "fail.txt", "last-values.json"])
-    rmSync(join(dir, f), { force: true });
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-describe("helm driver: install", () => {
   it("runs helm upgrade --install with the operator's values first and the tenant's own last", async () => {
     const res = await driver({ extraValues: "/etc/tessera/cloud.yaml" }).install(
       tenant,
       "main/t_3f2a1b0c9d8e4f7a8b6c5d4e3f2a1b0c",
       AbortSignal.timeout(10_000),
     );
-    expect(res).toEqual({ namespace: "tessera-tenant-acme" });
+    expect(res).toEqual({
+      namespace: "tessera-tenant-acme",
+      endpoints: { projects: "http://projects.tessera-tenant-acme.svc.cluster.local:50064" },
+      version: "0.1.0",
+    });
     const upgrade = calls().find((c) => c[0] === "upgrade") ?? [];
     expect(upgrade.slice(0, 8)).toEqual([
       "upgrade",
@@ -156,13 +93,13 @@ describe("helm driver: install", () => {
   it("rolls back an upgrade a killed helm left pending, then upgrades", async () => {
     status("pending-upgrade", 120_000);
     await driver().install(tenant, "", AbortSignal.timeout(10_000));
-    expect(verbs()).toEqual(["status", "rollback", "upgrade"]);
+    expect(verbs()).toEqual(["status", "rollback", "upgrade", "get", "get"]);
   });
 
   it("removes an install a killed helm left pending, then installs", async () => {
     status("pending-install", 120_000);
     await driver().install(tenant, "", AbortSignal.timeout(10_000));
-    expect(verbs()).toEqual(["status", "uninstall", "upgrade"]);
+    expect(verbs()).toEqual(["status", "uninstall", "upgrade", "get", "get"]);
   });
 
   it("reports a missing helm executable", async () => {
@@ -172,7 +109,7 @@ describe("helm driver: install", () => {
   });
 });
 
-describe("helm driver: uninstall", () => {
+describe("helm driver: uninstall (fake helm and namespace API)", () => {
   const mine: NamespaceState = {
     labels: { "tessera.io/tenant": tenant.tenantId },
     deleting: false,

@@ -1,11 +1,14 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@tessera/platform/log";
-import type { ComputeDriver, TenantSpec } from "../saga/drivers.ts";
+import { type ComputeDriver, type ComputeState, ComputeUpgradeFailed, type TenantSpec } from "../saga/drivers.ts";
+import { chartVersionReader, endpointsOf } from "./helm-chart.ts";
+import { HelmError, helmRunner, helmTimeout, scrub, UNREACHABLE } from "./helm-cli.ts";
 import { loadKubeTarget, type NamespaceApi, namespaceApi } from "./kube.ts";
+
+export { HelmError, helmErrorText, scrub } from "./helm-cli.ts";
 
 /** How the `helm` compute driver reaches the cluster and the tenant chart. */
 export interface HelmDriverOptions {
@@ -20,9 +23,10 @@ export interface HelmDriverOptions {
   /** An operator's values file (e.g. the cloud profile), applied before the tenant's own values. */
   readonly extraValues?: string | undefined;
   /**
-   * Deadline of one install or uninstall, the saga step's (PROVISIONING_STEP_TIMEOUT_MS): helm's
-   * `--timeout` is what remains of it less a margin, so helm gives up (and records the release as
-   * failed) before the step is aborted.
+   * Deadline of one install, upgrade or uninstall, the saga step's (PROVISIONING_STEP_TIMEOUT_MS):
+   * helm's `--timeout` is what remains of it less a margin (half of that for an upgrade, whose
+   * rollback needs time too), so helm gives up (and records the release as failed) before the step
+   * is aborted.
    */
   readonly timeoutMs: number;
   readonly logger?: Logger | undefined;
@@ -42,41 +46,12 @@ export const tenantNamespace = (slug: string): string => `tessera-tenant-${slug}
 
 /** Label the tenant chart puts on the tenant's namespace (and every object in it). */
 const TENANT_LABEL = "tessera.io/tenant";
-const MAX_ERROR = 1_000;
-
-/** Environment variables helm may see: never tenancy's own secrets (database URLs, signing keys). */
-const PASSED_ENV =
-  /^(PATH|HOME|TMPDIR|LANG|LC_ALL|XDG_[A-Z_]+|HELM_[A-Z_]+|KUBERNETES_SERVICE_(HOST|PORT)|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
-
-const REDACTIONS: ReadonlyArray<readonly [RegExp, string]> = [
-  [/(bearer\s+)[^\s"']+/gi, "$1[redacted]"],
-  [/\b(token|password|passwd|secret|client-key-data|api[-_]?key)(["']?\s*[:=]\s*["']?)[^\s"',}]+/gi, "$1$2[redacted]"],
-  [/([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, "$1[redacted]@"],
-];
-
-/** Credentials that could appear in a tool's output, replaced by `[redacted]`. */
-export function scrub(text: string): string {
-  return REDACTIONS.reduce((t, [re, by]) => t.replace(re, by), text);
-}
-
-/**
- * What to show of helm's stderr: its `Error:` line first, then its warnings (info and debug log
- * lines dropped), on one line, credentials redacted, bounded.
- */
-export function helmErrorText(stderr: string): string {
-  const lines = stderr
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !/^level=(INFO|DEBUG)\b/.test(l));
-  const at = lines.findIndex((l) => l.startsWith("Error:"));
-  const ordered = at >= 0 ? [...lines.slice(at), ...lines.slice(0, at)] : lines;
-  return scrub(ordered.join(" ").replace(/\s+/g, " ")).slice(0, MAX_ERROR);
-}
-
-/** A failed helm command, its message carrying helm's own text. */
-export class HelmError extends Error {
-  override name = "HelmError";
-}
+/** Warnings that say why pods did not come up, most telling first (others follow, newest first). */
+const ROLLOUT_REASONS = ["FailedCreate", "FailedScheduling", "Failed", "BackOff", "Unhealthy", "FailedMount"];
+/** Warnings that never explain a rollout (an autoscaler without metrics complains all the time). */
+const IGNORED_KINDS = /^HorizontalPodAutoscaler\//;
+/** Longest a read of the chart's version may take. */
+const VERSION_READ_MS = 60_000;
 
 interface ReleaseStatus {
   readonly status: string;
@@ -91,82 +66,40 @@ interface ReleaseStatus {
 const STOPPED_HERE = new Set<string>();
 
 /**
+ * A failed `helm upgrade --rollback-on-failure` as the saga sees it: a rollout that failed and was
+ * rolled back (or a chart that cannot be applied at all) is {@link ComputeUpgradeFailed}, the
+ * previous version still running; helm stopped or timed out by us, an unreachable or briefly
+ * unavailable cluster, or a rollback that itself failed stay plain errors and are retried.
+ */
+export function classifyUpgradeError(err: unknown): unknown {
+  if (!(err instanceof HelmError) || !err.fromHelm) return err;
+  if (UNREACHABLE.test(err.message)) return err;
+  if (/error occurred while rolling back/i.test(err.message)) return err;
+  return new ComputeUpgradeFailed(err.message);
+}
+
+/**
  * The `helm` compute driver: a silo tenant is release `tenant-<slug>` of the tenant chart in
  * `releaseNamespace`, its workloads in namespace `tessera-tenant-<slug>` (which the chart creates).
- * install is `helm upgrade --install --wait`, so a saga re-run converges on the same release; a
- * release left pending by a helm that was killed is rolled back (or removed, if it never got
- * installed) once it is older than a step's deadline. uninstall removes the release, then the
+ * install is `helm upgrade --install --wait`, so a saga re-run converges on the same release;
+ * upgrade is `helm upgrade --rollback-on-failure --wait` of the existing release with the current
+ * chart. A release left pending by a helm that was killed is rolled back (or removed, if it never
+ * got installed) once it is older than a step's deadline. uninstall removes the release, then the
  * namespace (the chart keeps it on purpose), and waits until it is gone.
  */
 export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
   const log = options.logger?.child({ component: "helm-driver" });
-  const killGraceMs = options.killGraceMs ?? 10_000;
   const pollMs = options.pollMs ?? 500;
   const namespaces = options.namespaces ?? namespaceApi(() => loadKubeTarget(options.kubeconfig));
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([k, v]) => v !== undefined && PASSED_ENV.test(k)),
-  );
-  env.HOME ??= tmpdir();
-  const common = [...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : [])];
-
-  /** helm's --timeout: what remains of the deadline less a margin (at least 5 s). */
-  const helmTimeout = (deadline: number): string => {
-    const remaining = deadline - Date.now();
-    const margin = Math.min(30_000, Math.max(5_000, remaining * 0.1));
-    return `${Math.max(5, Math.floor((remaining - margin) / 1000))}s`;
-  };
-
-  /** Runs helm; resolves with stdout, rejects with helm's error text. SIGTERM on abort, SIGKILL after the grace. */
-  const helm = (what: string, args: readonly string[], signal: AbortSignal, deadline: number): Promise<string> => {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) return Promise.reject(new HelmError(`${what}: the step's deadline has passed`));
-    signal.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      let hardKill: NodeJS.Timeout | undefined;
-      const child = execFile(
-        options.helmBin,
-        [...args, ...common],
-        { env, signal, timeout: remaining, killSignal: "SIGTERM", maxBuffer: 16 * 1024 * 1024, encoding: "utf8" },
-        (err, stdout, stderr) => {
-          clearTimeout(hardKill);
-          signal.removeEventListener("abort", escalate);
-          if (!err) {
-            resolve(stdout);
-            return;
-          }
-          if (signal.aborted) {
-            reject(new HelmError(`${what}: stopped (${String((signal.reason as Error)?.message ?? signal.reason)})`));
-            return;
-          }
-          const e = err as NodeJS.ErrnoException & { killed?: boolean };
-          if (e.code === "ENOENT") {
-            reject(new HelmError(`${what}: helm executable "${options.helmBin}" not found`));
-            return;
-          }
-          if (e.killed) {
-            reject(new HelmError(`${what}: did not finish within ${Math.round(remaining / 1000)} s`));
-            return;
-          }
-          reject(new HelmError(`${what}: ${helmErrorText(stderr) || scrub(e.message)}`));
-        },
-      );
-      function escalate() {
-        hardKill = setTimeout(() => child.kill("SIGKILL"), killGraceMs);
-        hardKill.unref();
-      }
-      signal.addEventListener("abort", escalate, { once: true });
-      // execFile's own timeout sends SIGTERM; this makes sure helm is gone a grace later
-      const backstop = setTimeout(escalate, remaining);
-      backstop.unref();
-      child.once("exit", () => clearTimeout(backstop));
-    });
-  };
+  const helm = helmRunner(options.helmBin, options.kubeconfig, options.killGraceMs ?? 10_000);
+  const chartVersion = chartVersionReader(options.chart, helm);
+  const inReleases = ["--namespace", options.releaseNamespace];
 
   const status = async (release: string, signal: AbortSignal, deadline: number): Promise<ReleaseStatus | undefined> => {
     try {
       const out = await helm(
         `helm status ${release}`,
-        ["status", release, "--namespace", options.releaseNamespace, "--output", "json"],
+        ["status", release, ...inReleases, "--output", "json"],
         signal,
         deadline,
       );
@@ -179,47 +112,6 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
     }
   };
 
-  /**
-   * A release another helm left pending: recent, it may still be in progress (refuse, the step is
-   * retried); older than a step's deadline, its helm is dead: roll it back, or remove it when it
-   * never got installed (the tenant's namespace, a hook, stays and the next install reuses it).
-   */
-  const settle = async (release: string, current: ReleaseStatus, signal: AbortSignal, deadline: number) => {
-    const age = current.since ? Date.now() - current.since.getTime() : Number.POSITIVE_INFINITY;
-    // a helm this process stopped itself is known dead: its pending release need not age first
-    if (age < options.timeoutMs && !interrupted.has(release))
-      throw new HelmError(
-        `release ${release} is ${current.status} since ${current.since?.toISOString()}: another helm operation is in progress`,
-      );
-    log?.warn({ release, status: current.status, revision: current.revision }, "recovering a stale pending release");
-    const wait = ["--wait", "--timeout", helmTimeout(deadline)];
-    if (current.status === "pending-install")
-      await helm(
-        `helm uninstall ${release}`,
-        ["uninstall", release, "--namespace", options.releaseNamespace, ...wait],
-        signal,
-        deadline,
-      );
-    else
-      await helm(
-        `helm rollback ${release}`,
-        ["rollback", release, "--namespace", options.releaseNamespace, ...wait],
-        signal,
-        deadline,
-      );
-  };
-
-  /** Runs a helm call for `release`, remembering when this process stopped it. */
-  const helmInterruptible = async <T>(release: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      if (signal.aborted || (err instanceof HelmError && /did not finish within/.test(err.message)))
-        interrupted.add(release);
-      throw err;
-    }
-  };
-
   /** This cluster's releases in the per-process record of stopped helms. */
   const scope = `${options.kubeconfig ?? "in-cluster"}|${options.releaseNamespace}|`;
   const interrupted = {
@@ -228,55 +120,216 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
     delete: (release: string) => STOPPED_HERE.delete(scope + release),
   };
 
+  /** A pending release younger than a step's deadline whose helm is not known dead: refuse (retried). */
+  const refuseIfBusy = (release: string, current: ReleaseStatus) => {
+    const age = current.since ? Date.now() - current.since.getTime() : Number.POSITIVE_INFINITY;
+    // a helm this process stopped itself is known dead: its pending release need not age first
+    if (age < options.timeoutMs && !interrupted.has(release))
+      throw new HelmError(
+        `release ${release} is ${current.status} since ${current.since?.toISOString()}: another helm operation is in progress`,
+      );
+  };
+
+  /**
+   * A release another helm left pending: recent, it may still be in progress (refuse, the step is
+   * retried); older than a step's deadline, its helm is dead: roll it back, or remove it when it
+   * never got installed (the tenant's namespace, a hook, stays and the next install reuses it).
+   */
+  const settle = async (release: string, current: ReleaseStatus, signal: AbortSignal, deadline: number) => {
+    refuseIfBusy(release, current);
+    log?.warn({ release, status: current.status, revision: current.revision }, "recovering a stale pending release");
+    const wait = ["--wait", "--timeout", helmTimeout(deadline)];
+    if (current.status === "pending-install")
+      await helm(`helm uninstall ${release}`, ["uninstall", release, ...inReleases, ...wait], signal, deadline);
+    else await helm(`helm rollback ${release}`, ["rollback", release, ...inReleases, ...wait], signal, deadline);
+  };
+
+  /** Runs a helm call for `release`, remembering when this process stopped it. */
+  const helmInterruptible = async <T>(release: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await call();
+      interrupted.delete(release);
+      return result;
+    } catch (err) {
+      if (signal.aborted || (err instanceof HelmError && /did not finish within/.test(err.message)))
+        interrupted.add(release);
+      throw err;
+    }
+  };
+
+  /**
+   * Runs `helm upgrade …` with the operator's values and then the tenant's own (a file of its own,
+   * mode 0600, removed afterwards): applied last, so no operator file can change whose release it is.
+   */
+  const deploy = async (
+    what: string,
+    tenant: TenantSpec,
+    database: string,
+    verb: readonly string[],
+    flags: readonly string[],
+    signal: AbortSignal,
+    deadline: number,
+  ) => {
+    const release = releaseName(tenant.slug);
+    const dir = await mkdtemp(join(tmpdir(), "tessera-helm-"));
+    try {
+      const values = join(dir, "tenant-values.json");
+      await writeFile(
+        values,
+        JSON.stringify({
+          tenant: { id: tenant.tenantId, slug: tenant.slug, plan: tenant.plan, database },
+          namespace: { name: tenantNamespace(tenant.slug) },
+        }),
+        { mode: 0o600 },
+      );
+      await helmInterruptible(release, signal, () =>
+        helm(
+          `${what} ${release}`,
+          [
+            ...verb,
+            release,
+            options.chart,
+            ...inReleases,
+            ...flags,
+            ...(options.extraValues ? ["--values", options.extraValues] : []),
+            "--values",
+            values,
+          ],
+          signal,
+          deadline,
+        ),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  /** What the deployed release is: its chart's version and its services' endpoints. */
+  const describe = async (tenant: TenantSpec, signal: AbortSignal, deadline: number): Promise<ComputeState> => {
+    const release = releaseName(tenant.slug);
+    const namespace = tenantNamespace(tenant.slug);
+    const [metadata, values] = await Promise.all([
+      helm(
+        `helm get metadata ${release}`,
+        ["get", "metadata", release, ...inReleases, "--output", "json"],
+        signal,
+        deadline,
+      ),
+      helm(
+        `helm get values ${release}`,
+        ["get", "values", release, ...inReleases, "--all", "--output", "json"],
+        signal,
+        deadline,
+      ),
+    ]);
+    const version = (JSON.parse(metadata) as { version?: unknown }).version;
+    if (typeof version !== "string" || !version) throw new HelmError(`helm get metadata ${release}: no chart version`);
+    return { namespace, endpoints: endpointsOf(JSON.parse(values), namespace), version };
+  };
+
+  /**
+   * Why a rollout did not become healthy, as the namespace's controllers said since `since` (pods
+   * refused by quota or limits, unschedulable, crashing): a few distinct Warning events, or "" when
+   * there are none or they cannot be read (the rollback is reported either way).
+   */
+  const rolloutWarnings = async (namespace: string, since: number, signal: AbortSignal): Promise<string> => {
+    if (!namespaces.warnings) return "";
+    try {
+      const events = await namespaces.warnings(namespace, AbortSignal.any([signal, AbortSignal.timeout(10_000)]));
+      const seen = new Set<string>();
+      const rank = (reason: string) => {
+        const at = ROLLOUT_REASONS.indexOf(reason);
+        return at < 0 ? ROLLOUT_REASONS.length : at;
+      };
+      return events
+        .filter((e) => (!e.at || e.at.getTime() >= since - 1_000) && !IGNORED_KINDS.test(e.object))
+        .sort((a, b) => rank(a.reason) - rank(b.reason) || (b.at?.getTime() ?? 0) - (a.at?.getTime() ?? 0))
+        .filter((e) => {
+          const key = `${e.object.split("/")[0]} ${e.reason}`;
+          if (seen.has(key)) return false;
+          seen.add(key);
+          return true;
+        })
+        .slice(0, 2)
+        .map((e) => {
+          // the controllers' boilerplate says nothing the reason does not
+          const said = e.message.replace(/^\(combined from similar events\): /, "").replace(/^Error creating: /, "");
+          return `${e.object} ${e.reason}: ${scrub(said).slice(0, 200)}`;
+        })
+        .join("; ");
+    } catch (err) {
+      log?.warn(
+        { namespace, error: scrub(String((err as Error)?.message ?? err)) },
+        "could not read the namespace's warnings",
+      );
+      return "";
+    }
+  };
+
   return {
     name: "helm",
+
+    targetVersion(signal: AbortSignal) {
+      return chartVersion(signal, Date.now() + Math.min(options.timeoutMs, VERSION_READ_MS));
+    },
 
     async install(tenant: TenantSpec, database: string, signal: AbortSignal) {
       const deadline = Date.now() + options.timeoutMs;
       const release = releaseName(tenant.slug);
-      const namespace = tenantNamespace(tenant.slug);
       const current = await status(release, signal, deadline);
       if (current?.status.startsWith("pending-")) await settle(release, current, signal, deadline);
-      const dir = await mkdtemp(join(tmpdir(), "tessera-helm-"));
+      const t0 = Date.now();
+      await deploy(
+        "helm upgrade --install",
+        tenant,
+        database,
+        ["upgrade", "--install"],
+        ["--wait", "--timeout", helmTimeout(deadline)],
+        signal,
+        deadline,
+      );
+      const state = await describe(tenant, signal, deadline);
+      log?.info(
+        { release, namespace: state.namespace, plan: tenant.plan, version: state.version, ms: Date.now() - t0 },
+        "tenant release deployed",
+      );
+      return state;
+    },
+
+    async upgrade(tenant: TenantSpec, database: string, signal: AbortSignal) {
+      const deadline = Date.now() + options.timeoutMs;
+      const release = releaseName(tenant.slug);
+      const current = await status(release, signal, deadline);
+      if (!current)
+        throw new ComputeUpgradeFailed(
+          `release ${release} not found in namespace ${options.releaseNamespace}: the tenant's compute is not installed, there is nothing to upgrade`,
+        );
+      if (current.status.startsWith("pending-")) await settle(release, current, signal, deadline);
+      const t0 = Date.now();
       try {
-        // the tenant's own values come last: no operator file can change whose release this is
-        const values = join(dir, "tenant-values.json");
-        await writeFile(
-          values,
-          JSON.stringify({
-            tenant: { id: tenant.tenantId, slug: tenant.slug, plan: tenant.plan, database },
-            namespace: { name: namespace },
-          }),
-          { mode: 0o600 },
+        // half of what remains: when the rollout fails, helm's rollback waits too, within the same deadline
+        await deploy(
+          "helm upgrade",
+          tenant,
+          database,
+          ["upgrade"],
+          ["--rollback-on-failure", "--wait", "--timeout", helmTimeout(deadline, 0.5)],
+          signal,
+          deadline,
         );
-        const t0 = Date.now();
-        await helmInterruptible(release, signal, () =>
-          helm(
-            `helm upgrade --install ${release}`,
-            [
-              "upgrade",
-              "--install",
-              release,
-              options.chart,
-              "--namespace",
-              options.releaseNamespace,
-              "--wait",
-              "--timeout",
-              helmTimeout(deadline),
-              ...(options.extraValues ? ["--values", options.extraValues] : []),
-              "--values",
-              values,
-            ],
-            signal,
-            deadline,
-          ),
+      } catch (err) {
+        const classified = classifyUpgradeError(err);
+        if (!(classified instanceof ComputeUpgradeFailed)) throw classified;
+        const why = await rolloutWarnings(tenantNamespace(tenant.slug), t0, signal);
+        const failed = new ComputeUpgradeFailed(
+          why ? `${classified.message} (namespace warnings: ${why})` : classified.message,
         );
-        interrupted.delete(release);
-        log?.info({ release, namespace, plan: tenant.plan, ms: Date.now() - t0 }, "tenant release deployed");
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+        log?.warn({ release, error: failed.message, ms: Date.now() - t0 }, "tenant release upgrade rolled back");
+        throw failed;
       }
-      return { namespace };
+      const state = await describe(tenant, signal, deadline);
+      log?.info({ release, version: state.version, ms: Date.now() - t0 }, "tenant release upgraded");
+      return state;
     },
 
     async uninstall(tenant: TenantSpec, signal: AbortSignal) {
@@ -284,24 +337,11 @@ export function helmComputeDriver(options: HelmDriverOptions): ComputeDriver {
       const release = releaseName(tenant.slug);
       const namespace = tenantNamespace(tenant.slug);
       const current = await status(release, signal, deadline);
-      if (current?.status.startsWith("pending-")) {
-        const age = current.since ? Date.now() - current.since.getTime() : Number.POSITIVE_INFINITY;
-        if (age < options.timeoutMs && !interrupted.has(release))
-          throw new HelmError(`release ${release} is ${current.status}: another helm operation is in progress`);
-      }
+      if (current?.status.startsWith("pending-")) refuseIfBusy(release, current);
       if (current)
         await helm(
           `helm uninstall ${release}`,
-          [
-            "uninstall",
-            release,
-            "--namespace",
-            options.releaseNamespace,
-            "--wait",
-            "--timeout",
-            helmTimeout(deadline),
-            "--ignore-not-found",
-          ],
+          ["uninstall", release, ...inReleases, "--wait", "--timeout", helmTimeout(deadline), "--ignore-not-found"],
           signal,
           deadline,
         );

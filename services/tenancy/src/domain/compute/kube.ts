@@ -100,12 +100,25 @@ export interface NamespaceState {
   readonly conditions: ReadonlyArray<{ type: string; status: string; message?: string }>;
 }
 
-/** The two namespace calls the helm driver makes beside helm. */
+/** A Warning event of a namespace (what the controllers said went wrong). */
+export interface WarningEvent {
+  readonly reason: string;
+  readonly message: string;
+  /** `ReplicaSet/projects-6d9f…`. */
+  readonly object: string;
+  readonly count: number;
+  /** When it last happened (undefined when the event carries no time). */
+  readonly at: Date | undefined;
+}
+
+/** The namespace calls the helm driver makes beside helm. */
 export interface NamespaceApi {
   /** The namespace, or undefined when it does not exist. */
   get(name: string, signal: AbortSignal): Promise<NamespaceState | undefined>;
   /** Starts deleting it; a namespace already gone or already terminating is fine. */
   delete(name: string, signal: AbortSignal): Promise<void>;
+  /** The namespace's Warning events (to say why a rollout did not become healthy). */
+  warnings?(name: string, signal: AbortSignal): Promise<WarningEvent[]>;
 }
 
 /** Thrown for an API answer the driver does not expect. */
@@ -183,6 +196,26 @@ export function namespaceApi(target: () => Promise<KubeTarget>, requestTimeoutMs
         deleting: Boolean(res.body?.metadata?.deletionTimestamp),
         conditions: res.body?.status?.conditions ?? [],
       };
+    },
+    async warnings(name, signal) {
+      const res = await call(
+        "GET",
+        `/api/v1/namespaces/${encodeURIComponent(name)}/events?fieldSelector=type%3DWarning`,
+        signal,
+      );
+      if (res.status === 404) return [];
+      if (res.status !== 200) throw failure(`reading the events of namespace ${name}`, res);
+      const items: Loose[] = Array.isArray(res.body?.items) ? res.body.items : [];
+      return items.map((e) => {
+        const at = e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp;
+        return {
+          reason: String(e.reason ?? ""),
+          message: String(e.message ?? ""),
+          object: `${e.involvedObject?.kind ?? "?"}/${e.involvedObject?.name ?? "?"}`,
+          count: Number(e.count ?? 1),
+          at: at ? new Date(at) : undefined,
+        };
+      });
     },
     async delete(name, signal) {
       const res = await call("DELETE", pathOf(name), signal, {

@@ -1,7 +1,8 @@
 import type { TxEntityManager } from "@tessera/platform/db";
 import { POOL_DATABASE, parseDatabaseRef } from "@tessera/platform/db";
 import { publishTenantEvent } from "../../events/publish-tenant-event.ts";
-import { Tenant } from "../entities.ts";
+import { Tenant, type TenantRow } from "../entities.ts";
+import { POOL } from "../model.ts";
 import { withTenantScope } from "../scope.ts";
 import { viewOf } from "../tenants.ts";
 import { Irrecoverable, type Phase, type PhaseContext } from "./phases.ts";
@@ -22,18 +23,24 @@ const tableKey = (service: string, table: string) => `${service}.${table}`;
 async function setTenant(
   em: TxEntityManager,
   tenantId: string,
-  change: (row: { tier: string; placementDatabase: string; writesFenced: boolean }) => void,
-  event?: "tenant.moving" | "tenant.moved" | "tenant.move_rolled_back",
+  change: (row: TenantRow) => void,
+  event?: "tenant.moving" | "tenant.moved" | "tenant.move_rolled_back" | "tenant.upgraded",
 ): Promise<void> {
   const row = await em.findOne(Tenant, { id: tenantId });
-  if (!row) throw new Error("tenant vanished during a move");
-  change(row as unknown as { tier: string; placementDatabase: string; writesFenced: boolean });
+  if (!row) throw new Error("tenant vanished during an operation");
+  change(row);
   await em.flush();
   if (event) await publishTenantEvent(em, event, await viewOf(em, row));
 }
 
+/**
+ * Bridge ⇄ silo on the same server keeps the database (its name is the tenant's own): only the
+ * compute changes, so nothing is copied or fenced.
+ */
+const inPlace = (op: PhaseContext["op"]) => op.target_database === op.source_database;
+
 const prepare: Phase = async (ctx) => {
-  const { op, tenant, plane, driver, signal } = ctx;
+  const { op, tenant, plane, driver, compute, signal } = ctx;
   let target = op.target_database;
   if (op.to_tier === "pool") target = POOL_DATABASE;
   else {
@@ -43,6 +50,16 @@ const prepare: Phase = async (ctx) => {
     }
     await driver.migrateDatabase(tenant, target, signal);
   }
+  // into silo: the tenant's own compute comes up before anything is fenced (a failure rolls back
+  // cheaply); the edges are pointed at it by the switch
+  let installed = op.compute;
+  if (op.to_tier === "silo") {
+    if (!compute) throw new Irrecoverable("no compute driver configured");
+    installed = await compute.install(tenant, target, signal);
+  }
+  if (target === op.source_database) {
+    return { next: "switch", changes: { target_database: target, compute: installed } };
+  }
   // the target may carry a fence from when the tenant moved away from it
   for (const svc of plane.routed) {
     await svc.client.setWriteFence({ tenantId: tenant.tenantId, database: target, fenced: false }, { signal });
@@ -50,7 +67,7 @@ const prepare: Phase = async (ctx) => {
   const tables = await describeSource(ctx);
   return {
     next: "precopy",
-    changes: { target_database: target },
+    changes: { target_database: target, compute: installed },
     commit: (em) => recordTables(em, op, tables),
   };
 };
@@ -194,9 +211,19 @@ const switchPlacement: Phase = async (ctx) => {
         em,
         op.tenant_id,
         (t) => {
-          t.tier = op.to_tier;
+          t.tier = op.to_tier as TenantRow["tier"];
           t.placementDatabase = op.target_database;
           t.writesFenced = false;
+          if (op.to_tier === "silo") {
+            if (!op.compute) throw new Error("the move into silo has no compute recorded");
+            t.placementNamespace = op.compute.namespace;
+            t.placementEndpoints = { ...op.compute.endpoints };
+            t.computeVersion = op.compute.version;
+          } else if (op.from_tier === "silo") {
+            t.placementNamespace = POOL;
+            t.placementEndpoints = {};
+            t.computeVersion = "";
+          }
         },
         "tenant.moved",
       );
@@ -210,9 +237,15 @@ const drain: Phase = async (ctx) => {
 };
 
 const cleanup: Phase = async (ctx) => {
-  const { op, tenant, plane, signal, driver } = ctx;
+  const { op, tenant, plane, signal, driver, compute } = ctx;
   const until = new Date((op.switched_at ?? new Date()).getTime() + ctx.settings.graceMs);
   if (until > new Date()) return { waitUntil: until };
+  // out of silo: the tenant's own compute goes first (requests it still had finished in the drain)
+  if (op.from_tier === "silo") {
+    if (!compute) throw new Error("no compute driver configured to remove the tenant's silo compute");
+    await compute.uninstall(tenant, signal);
+  }
+  if (inPlace(op)) return { next: "done", changes: { state: "succeeded" } };
   for (const svc of plane.routed) {
     await svc.client.deleteTenantData({ tenantId: tenant.tenantId, database: op.source_database }, { signal });
   }
@@ -225,8 +258,10 @@ const cleanup: Phase = async (ctx) => {
 
 /** Undoes a move that has not switched: target rows gone, source unfenced, the tenant where it was. */
 const rollback: Phase = async (ctx) => {
-  const { op, tenant, plane, signal, driver } = ctx;
+  const { op, tenant, plane, signal, driver, compute } = ctx;
   const target = op.target_database;
+  // a move into silo may have installed the tenant's compute already
+  if (op.to_tier === "silo" && compute) await compute.uninstall(tenant, signal);
   if (target && target !== op.source_database) {
     for (const svc of plane.routed) {
       await svc.client.deleteTenantData({ tenantId: tenant.tenantId, database: target }, { signal });

@@ -10,6 +10,7 @@ import { DELETE } from "./delete.ts";
 import { MOVE, pastSwitch } from "./move.ts";
 import { Irrecoverable, type OperationSettings, type Phase, type PhaseContext } from "./phases.ts";
 import { dueOperations, lockOperation, type OperationRow, updateOperation } from "./store.ts";
+import { UPGRADE, upgradeGivesUp } from "./upgrade.ts";
 
 /** Options of {@link createOperationRunner}. */
 export interface OperationRunnerOptions {
@@ -29,7 +30,7 @@ export interface OperationRunnerOptions {
   readonly afterPhaseDone?: (tenantId: string, phase: string) => void | Promise<void>;
 }
 
-/** Runs tier moves and deletions: phase by phase, resumable after a crash, with a lease per operation. */
+/** Runs tier moves, deletions and compute upgrades: phase by phase, resumable after a crash, with a lease per operation. */
 export interface OperationRunner {
   /** Runs the operation as far as it can go now, in the background. */
   kick(operationId: string, tenantId?: string): void;
@@ -37,13 +38,13 @@ export interface OperationRunner {
   stop(): Promise<void>;
 }
 
-const MAX_ERROR = 500;
+const MAX_ERROR = 1_000;
 
 function message(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ").slice(0, MAX_ERROR);
 }
 
-/** Creates the runner of tier moves and deletions. */
+/** Creates the runner of tier moves, deletions and compute upgrades. */
 export function createOperationRunner(options: OperationRunnerOptions): OperationRunner {
   const { orm, logger } = options;
   const log = logger.child({ component: "tenant-operations" });
@@ -102,7 +103,7 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
   }
 
   function phaseOf(op: OperationRow): Phase | undefined {
-    return (op.kind === "move" ? MOVE : DELETE)[op.phase];
+    return (op.kind === "move" ? MOVE : op.kind === "upgrade" ? UPGRADE : DELETE)[op.phase];
   }
 
   async function step(id: string, tenantId: string): Promise<boolean> {
@@ -165,6 +166,20 @@ export function createOperationRunner(options: OperationRunnerOptions): Operatio
       const canRollBack =
         op.kind === "move" && !pastSwitch(op.phase) && op.phase !== "switch" && op.phase !== "rollback";
       const giveUp = canRollBack && (err instanceof Irrecoverable || op.attempts >= options.settings.maxAttempts);
+      // an upgrade that cannot finish ends at once: the driver left the previous version running
+      if (op.kind === "upgrade" && upgradeGivesUp(err, op.attempts, options.settings.maxAttempts)) {
+        await withTenantScope(orm, tenantId, (em) =>
+          updateOperation(em, id, {
+            last_error: message(err),
+            lease_until: null,
+            state: "rolled_back",
+            phase: "done",
+            attempts: 0,
+          }),
+        );
+        log.warn({ operation_id: id, attempts: op.attempts, error: message(err) }, "compute upgrade rolled back");
+        return false;
+      }
       const retryAt = new Date(
         Date.now() + Math.min(options.retryMaxMs, options.retryInitialMs * 2 ** Math.max(0, op.attempts - 1)),
       );

@@ -64,6 +64,42 @@ export async function startMove(orm: Orm, req: MoveRequest): Promise<OperationRo
   }
 }
 
+/** Records the upgrade of a silo tenant's compute (or returns the one this request id started). */
+export async function startUpgrade(orm: Orm, req: { tenantId: string; requestId: string }): Promise<OperationRow> {
+  const replay = await operationByRequest(orm, req.requestId);
+  if (replay) {
+    if (replay.tenant_id !== req.tenantId || replay.kind !== "upgrade")
+      throw new FailedPrecondition("request_id was already used for another operation");
+    return replay;
+  }
+  const tenant = await withTenantScope(orm, req.tenantId, (em) => em.findOne(Tenant, { id: req.tenantId }));
+  if (!tenant) throw new NotFound(TENANT_NOT_FOUND);
+  if (tenant.status !== "active")
+    throw new FailedPrecondition(`only an active tenant can be upgraded; it is ${tenant.status}`);
+  if (tenant.tier !== "silo")
+    throw new FailedPrecondition(`only a silo tenant runs its own compute; it is in the ${tenant.tier} tier`);
+  try {
+    return await insert(orm, req.tenantId, {
+      id: randomUUID(),
+      tenant_id: req.tenantId,
+      kind: "upgrade",
+      request_id: req.requestId,
+      state: "running",
+      phase: "upgrade",
+      from_tier: tenant.tier,
+      to_tier: tenant.tier,
+      source_database: tenant.placementDatabase,
+    });
+  } catch (err) {
+    if (err instanceof UniqueConstraintViolationException) {
+      const again = await operationByRequest(orm, req.requestId);
+      if (again) return again;
+      throw new FailedPrecondition("another operation of this tenant is running");
+    }
+    throw err;
+  }
+}
+
 /** Records the deletion of an offboarding tenant (or returns the one already running). */
 export async function startDelete(orm: Orm, tenantId: string): Promise<OperationRow> {
   const tenant = await withTenantScope(orm, tenantId, (em) => em.findOne(Tenant, { id: tenantId }));

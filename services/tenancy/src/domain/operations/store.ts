@@ -1,11 +1,12 @@
 import type { Orm, TxEntityManager } from "@tessera/platform/db";
+import type { ComputeState } from "../saga/drivers.ts";
 import { withRegistryTransaction, withTenantScope } from "../scope.ts";
 
-/** A tier move or a deletion, as recorded in `tenant_operations`. */
+/** A tier move, a deletion or a compute upgrade, as recorded in `tenant_operations`. */
 export interface OperationRow {
   id: string;
   tenant_id: string;
-  kind: "move" | "delete";
+  kind: "move" | "delete" | "upgrade";
   request_id: string | null;
   state: "running" | "succeeded" | "rolled_back";
   phase: string;
@@ -22,6 +23,8 @@ export interface OperationRow {
   fenced_at: Date | null;
   switched_at: Date | null;
   export_id: string | null;
+  /** The compute a move into silo (or an upgrade) installed, until the switch records it. */
+  compute: ComputeState | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -86,7 +89,10 @@ export async function updateOperation(
   id: string,
   changes: Partial<Omit<OperationRow, "id" | "tenant_id" | "created_at" | "updated_at">>,
 ): Promise<void> {
-  const entries = Object.entries(changes);
+  // jsonb goes as its text (the driver's own encoding of objects is not relied upon)
+  const entries = Object.entries(changes).map(([k, v]) =>
+    k === "compute" && v !== null && v !== undefined ? ([k, JSON.stringify(v)] as const) : ([k, v] as const),
+  );
   if (entries.length === 0) return;
   const sets = entries.map(([k]) => `"${k}" = ?`).join(", ");
   await em.execute(

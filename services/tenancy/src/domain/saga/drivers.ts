@@ -33,16 +33,48 @@ export interface DatabaseDriver {
   hasServer(server: string): boolean;
 }
 
-/** Installs a tenant's dedicated compute (silo tier): a namespace with a release of the tenant chart. */
+/** What a silo tenant's compute is, once installed or upgraded. */
+export interface ComputeState {
+  /** Kubernetes namespace (helm) or a local label (local) of the tenant's compute. */
+  readonly namespace: string;
+  /**
+   * Where the tenant's own services answer: service name (e.g. `projects`) → gRPC base URL. The
+   * directory publishes it as `Placement.endpoints`, and the edges route the tenant's calls there.
+   */
+  readonly endpoints: Readonly<Record<string, string>>;
+  /** The version that runs (the tenant chart's version; the local build's). */
+  readonly version: string;
+}
+
+/** A compute upgrade that failed and left the previous version running (helm rolled it back). */
+export class ComputeUpgradeFailed extends Error {
+  override name = "ComputeUpgradeFailed";
+}
+
+/** Installs a tenant's dedicated compute (silo tier): its own application-plane processes. */
 export interface ComputeDriver {
   readonly name: string;
-  /** Installs (or upgrades to the same state) the tenant's release; returns its namespace. */
-  install(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<{ namespace: string }>;
+  /** The version an install or upgrade rolls out now (the platform's tenant chart version). */
+  targetVersion(signal: AbortSignal): Promise<string>;
+  /** Installs (or converges on the same state of) the tenant's compute; returns where it answers. */
+  install(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<ComputeState>;
   /**
-   * Removes the tenant's release and its namespace, returning once both are gone. Idempotent: a
-   * release or namespace that is already gone is fine.
+   * Rolls the tenant's compute to targetVersion(). When the new version does not become healthy,
+   * the previous one is left running and ComputeUpgradeFailed is thrown (other errors: retry).
+   */
+  upgrade(tenant: TenantSpec, database: string, signal: AbortSignal): Promise<ComputeState>;
+  /**
+   * Removes the tenant's compute (helm: release and namespace), returning once it is gone.
+   * Idempotent: what is already gone is fine.
    */
   uninstall(tenant: TenantSpec, signal: AbortSignal): Promise<void>;
+  /**
+   * Called once at start-up with every active silo tenant whose compute this driver runs: a driver
+   * whose compute lives in the process (local) restarts it; others need not implement it.
+   */
+  resume?(tenants: ReadonlyArray<{ tenant: TenantSpec; database: string }>, signal: AbortSignal): Promise<void>;
+  /** Stops what the driver runs in-process (local), on shutdown. */
+  close?(): Promise<void>;
 }
 
 /** The drivers a deployment has configured; a tier whose driver is missing cannot be provisioned. */

@@ -75,15 +75,17 @@ const installCompute: StepDefinition = {
   name: "compute.install",
   async perform(tenant, drivers, signal) {
     if (!drivers.compute) throw new MissingDriver("no compute driver configured");
-    const { namespace } = await drivers.compute.install(
+    const state = await drivers.compute.install(
       { tenantId: tenant.tenantId, slug: tenant.slug, region: tenant.region, plan: tenant.plan },
       tenant.placementDatabase,
       signal,
     );
-    return { namespace };
+    return { namespace: state.namespace, endpoints: JSON.stringify(state.endpoints), version: state.version };
   },
   async commit(_em, tenant, outcome) {
     if (outcome.namespace) tenant.placementNamespace = outcome.namespace;
+    if (outcome.endpoints) tenant.placementEndpoints = JSON.parse(outcome.endpoints) as Record<string, string>;
+    if (outcome.version !== undefined) tenant.computeVersion = outcome.version;
   },
 };
 
