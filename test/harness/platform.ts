@@ -1,8 +1,5 @@
-import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createServiceTokenSource, type ServiceTokenSource } from "@tessera/platform/auth";
@@ -17,6 +14,7 @@ import { inject } from "vitest";
 import { registerSecret } from "./secrets.ts";
 import { type ServiceDatabase, serviceDatabase } from "./service-database.ts";
 import { type RunningService, runMain, startMain, stopMain } from "./service-process.ts";
+import { type LocalCompute, localCompute, tenancyDataPlaneEnv } from "./tenancy-env.ts";
 
 const servicesDir = new URL("../../services/", import.meta.url).pathname;
 
@@ -40,12 +38,14 @@ export interface TestPlatform {
   issuer: string;
   jwksUrl: string;
   natsUrl: string;
-  /** Seeded credentials: `operator` (platform-admin + edge), `edge` (a gateway), and any asked for. */
+  /** Seeded credentials: `operator` (platform-admin + edge), `edge` (a gateway: edge + service), and any asked for. */
   clients: Record<string, TestClient>;
   /** Environment a gateway process needs to reach the platform with the given client's credential. */
   gatewayEnv(clientId: string): Record<string, string>;
   /** Seeds tenants, users and API keys through the public contracts. */
   seed: Seeder;
+  /** With `localCompute`: tenancy's local compute driver (silo tenants' own projects processes). */
+  localCompute: LocalCompute | undefined;
   /**
    * Starts a service again after it exited or was killed (tests that crash it on purpose), with the
    * same environment and port, changed by `env` (an undefined value removes a variable).
@@ -83,7 +83,8 @@ export interface ApiKeySeed {
 }
 
 export interface Seeder {
-  tenant(options?: { plan?: string; slug?: string }): Promise<TenantSeed>;
+  /** A tenant through CreateTenant (tier pool unless given; bridge and silo come back still provisioning). */
+  tenant(options?: { plan?: string; slug?: string; tier?: "pool" | "bridge" | "silo" }): Promise<TenantSeed>;
 }
 
 const roleOf = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER, viewer: Role.VIEWER } as const;
@@ -124,6 +125,11 @@ export async function startPlatform(
     clients?: Array<{ id: string; roles: string[] }>;
     /** Extra environment per service (e.g. tenancy's move timings). */
     env?: Partial<Record<PlatformService | "identity", Record<string, string>>>;
+    /**
+     * tenancy runs the `local` compute driver (needs projects and tenancy): a silo tenant gets its
+     * own projects process, started as the platform's projects is.
+     */
+    localCompute?: boolean;
   } = {},
 ): Promise<TestPlatform> {
   const natsUrl = inject("natsUrl");
@@ -136,15 +142,18 @@ export async function startPlatform(
   });
   const clients: Record<string, TestClient> = {
     operator: mkClient("operator", ["platform-admin", "edge"]),
-    edge: mkClient("edge", ["edge"]),
+    // as deployed (charts, ./tessera up): a gateway exchanges (edge) and resolves tenants (service)
+    edge: mkClient("edge", ["edge", "service"]),
   };
   for (const c of options.clients ?? []) clients[c.id] = mkClient(c.id, c.roles);
   for (const s of wanted) clients[s] = mkClient(s, s === "tenancy" ? ["service", TENANT_DATA_ADMIN_ROLE] : ["service"]);
 
   const dbs: ServiceDatabase[] = [];
   const running: RunningService[] = [];
+  let compute: LocalCompute | undefined;
   const stop = async () => {
     for (const r of running.reverse()) await stopMain(r).catch(() => undefined);
+    compute?.cleanUp();
     for (const db of dbs) await dropWithTenantDatabases(db).catch(() => undefined);
   };
   try {
@@ -194,6 +203,8 @@ export async function startPlatform(
     const tenancyPort = wanted.includes("tenancy") ? await freePort() : 0;
     const order = [...wanted.filter((s) => s !== "tenancy"), ...wanted.filter((s) => s === "tenancy")];
     const envs = new Map<PlatformService, Record<string, string>>();
+    const projectsOf = () =>
+      services.projects && { service: services.projects, db: serviceDbs.get("projects") as ServiceDatabase };
     for (const s of order) {
       const db = serviceDbs.get(s) as ServiceDatabase;
       const env: Record<string, string> = {
@@ -210,9 +221,15 @@ export async function startPlatform(
         ...(tenancyPort > 0 && { TENANCY_URL: `http://127.0.0.1:${tenancyPort}` }),
         // the run's NATS is shared by concurrent test files: a durable of its own per platform
         ...(s === "audit" && { AUDIT_CONSUMER_NAME: `audit_${randomUUID().slice(0, 8)}` }),
-        ...(s === "tenancy" && tenancyDataPlaneEnv(services, serviceDbs, identity.url, identityDb)),
+        ...(s === "tenancy" && tenancyDataPlaneEnv(projectsOf(), identity.url, identityDb)),
         ...options.env?.[s],
       };
+      if (s === "tenancy" && options.localCompute) {
+        const projectsEnv = envs.get("projects");
+        if (!projectsEnv) throw new Error("localCompute needs the projects service");
+        compute = localCompute(projectsEnv);
+        Object.assign(env, compute.env);
+      }
       envs.set(s, env);
       const svc = await startMain(`${servicesDir}${s}/src/main.ts`, env, { logName: s });
       running.push(svc);
@@ -237,6 +254,7 @@ export async function startPlatform(
         SERVICE_CLIENT_SECRET: clients[clientId]?.secret ?? "",
       }),
       seed: createSeeder(identity.url, services.tenancy?.url, clients),
+      localCompute: compute,
       async restart(service, changes = {}) {
         const before = services[service];
         const base = envs.get(service);
@@ -305,7 +323,7 @@ function createSeeder(
           requestId: randomUUID(),
           slug,
           displayName: slug,
-          tier: Tier.POOL,
+          tier: { pool: Tier.POOL, bridge: Tier.BRIDGE, silo: Tier.SILO }[options.tier ?? "pool"],
           plan: options.plan ?? "team",
           region: "local",
         },
@@ -355,45 +373,6 @@ function createSeeder(
         },
       };
     },
-  };
-}
-
-/**
- * tenancy's data plane in a test platform: the routed projects service and identity, dedicated
- * databases on the run's PostgreSQL (server "main"), export bundles in a temporary folder signed
- * with a fresh key.
- */
-function tenancyDataPlaneEnv(
-  started: Partial<Record<PlatformService, RunningService>>,
-  dbs: ReadonlyMap<PlatformService, ServiceDatabase>,
-  identityUrl: string,
-  identityDb: ServiceDatabase,
-): Record<string, string> {
-  const data = [
-    { name: "identity", url: identityUrl, routed: false, database: identityDb.name },
-    ...(started.projects
-      ? [
-          {
-            name: "projects",
-            url: started.projects.url,
-            routed: true,
-            database: (dbs.get("projects") as ServiceDatabase).name,
-          },
-        ]
-      : []),
-  ];
-  const { privateKey } = generateKeyPairSync("ed25519");
-  const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  return {
-    TENANCY_DATA_SERVICES: JSON.stringify(data),
-    TENANCY_DATABASE_SERVERS: JSON.stringify({ main: inject("pgAdminUrl") }),
-    TENANCY_DEFAULT_DATABASE_SERVER: "main",
-    TENANCY_EXPORT_DIR: mkdtempSync(join(tmpdir(), "tessera-exports-")),
-    TENANCY_EXPORT_SIGNING_KEY: registerSecret(pem),
-    TENANCY_MOVE_DRAIN_MS: "1500",
-    TENANCY_MOVE_GRACE_MS: "2000",
-    PROVISIONING_RETRY_INITIAL_MS: "200",
-    PROVISIONING_RETRY_MAX_MS: "2000",
   };
 }
 

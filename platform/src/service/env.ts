@@ -18,6 +18,11 @@ export const serviceEnv = {
   AUTH_JWKS_URL: env.url(),
   /** The `iss` of internal tokens (identity's issuer URL). */
   AUTH_ISSUER: z.string().min(1),
+  /**
+   * Set on a process that serves one tenant only (a silo tenant's own compute): calls acting for
+   * any other tenant are refused with PERMISSION_DENIED. Unset: the process serves every tenant.
+   */
+  SERVICE_TENANT_ID: z.uuid().optional(),
   ...telemetryEnv,
   ...plansEnv,
 };

@@ -8,6 +8,7 @@ import { createLogger, type Logger, setRootLogger } from "../log/index.ts";
 import { installSignalHandlers, type RpcServer, type ShutdownHook } from "../rpc-server/index.ts";
 import { initTelemetry, type Telemetry, telemetryOptionsFromEnv } from "../telemetry/index.ts";
 import type { DatabaseEnv, ServiceEnv } from "./env.ts";
+import { bindProcessToTenant, enforcesProcessTenant } from "./tenant-binding.ts";
 
 /** The process resources runService prepared, handed to the service's start function. */
 export interface ServiceRuntime<C> {
@@ -53,6 +54,9 @@ export async function runService<S extends z.ZodObject>(spec: ServiceSpec<S>): P
   const config = loadConfigOrExit(spec.service, spec.schema) as z.infer<S> & ServiceEnv & Partial<DatabaseEnv>;
   const logger = createLogger({ service: spec.service, level: config.LOG_LEVEL });
   setRootLogger(logger);
+  bindProcessToTenant(config.SERVICE_TENANT_ID);
+  if (config.SERVICE_TENANT_ID)
+    logger.info({ bound_tenant: config.SERVICE_TENANT_ID }, "serving one tenant only (SERVICE_TENANT_ID)");
   const telemetry = await initTelemetry({
     ...telemetryOptionsFromEnv(spec.service, config, spec.version),
     logger,
@@ -115,6 +119,10 @@ export async function runService<S extends z.ZodObject>(spec: ServiceSpec<S>): P
     shutdownHooks: hooks,
     readinessChecks,
   });
+  if (!enforcesProcessTenant(server)) {
+    // fail closed: a server built some other way would serve every tenant
+    throw new Error(`${spec.service}: SERVICE_TENANT_ID is set but the server was not built by createServiceServer`);
+  }
   await server.listen();
   installSignalHandlers(server, {
     logger,

@@ -3,6 +3,7 @@ import { authInterceptor, type TokenVerifier } from "../auth/index.ts";
 import type { Logger } from "../log/index.ts";
 import { createRpcServer, type ReadinessCheck, type RpcServer, type ShutdownHook } from "../rpc-server/index.ts";
 import { telemetryServerInterceptor } from "../telemetry/index.ts";
+import { markBound, processTenantId, tenantBindingInterceptor } from "./tenant-binding.ts";
 
 /** What a service's `build(deps)` hands to the kit. */
 export interface ServiceServerOptions {
@@ -21,15 +22,22 @@ export interface ServiceServerOptions {
   onShutdown?: readonly ShutdownHook[];
   /** Extra interceptors, inside auth (they see the caller's context). */
   interceptors?: readonly Interceptor[];
+  /**
+   * Serve this tenant only: calls acting for another tenant fail with PERMISSION_DENIED (calls for
+   * no tenant pass). Default: the process's binding (SERVICE_TENANT_ID, through runService).
+   */
+  tenantId?: string | undefined;
 }
 
 /**
  * A service's gRPC server with the platform's standard interceptor chain, outermost first:
  * telemetry (spans, RED metrics) → auth (internal token → tenant and principal in context) →
- * the caller's → error mapping → protovalidate (the last two added by createRpcServer).
+ * the tenant binding (when the process serves one tenant) → the caller's → error mapping →
+ * protovalidate (the last two added by createRpcServer).
  */
 export function createServiceServer(options: ServiceServerOptions): RpcServer {
-  return createRpcServer({
+  const tenantId = options.tenantId ?? processTenantId();
+  const server = createRpcServer({
     service: options.service,
     register: options.register,
     logger: options.logger,
@@ -40,6 +48,7 @@ export function createServiceServer(options: ServiceServerOptions): RpcServer {
         log: options.logger,
         ...(options.publicServices ? { publicServices: options.publicServices } : {}),
       }),
+      ...(tenantId === undefined ? [] : [tenantBindingInterceptor(tenantId, options.logger)]),
       ...(options.interceptors ?? []),
     ],
     ...(options.host !== undefined && { host: options.host }),
@@ -49,4 +58,6 @@ export function createServiceServer(options: ServiceServerOptions): RpcServer {
     ...(options.readinessChecks && { readinessChecks: options.readinessChecks }),
     ...(options.onShutdown && { onShutdown: options.onShutdown }),
   });
+  if (tenantId !== undefined) markBound(server, tenantId);
+  return server;
 }

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { env, z } from "@tessera/platform/config";
 import { databaseEnv, natsEnv, serviceEnv } from "@tessera/platform/service";
+import { loadLocalComputeSpec } from "./domain/compute/local-spec.ts";
 import { STEP_NAMES } from "./domain/saga/steps.ts";
 
 const SERVER = /^[a-z][a-z0-9-]{0,30}$/;
@@ -83,8 +84,13 @@ const fields = z.object({
   TENANCY_MOVE_BATCH_ROWS: z.coerce.number().int().min(1).max(10_000).default(2_000),
   /** Failed attempts of a phase before a move rolls back (before its switch). */
   TENANCY_MOVE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
-  /** Installs silo tenants' compute: `helm` (the tenant chart, one release per tenant) or `none`. */
-  TENANCY_COMPUTE_DRIVER: z.enum(["none", "helm"]).default("none"),
+  /**
+   * Installs silo tenants' compute: `helm` (the tenant chart, one release per tenant), `local` (a
+   * process per routed service on this machine: `./tessera up`, tests) or `none`.
+   */
+  TENANCY_COMPUTE_DRIVER: z.enum(["none", "helm", "local"]).default("none"),
+  /** The `local` driver's spec: JSON (mode 0600) with each routed service's command and environment, ports, state dir, version. */
+  TENANCY_LOCAL_COMPUTE_FILE: z.string().min(1).optional(),
   /** The helm executable (path or name on PATH). */
   TENANCY_HELM_BIN: z.string().min(1).default("helm"),
   /** The tenant chart: a directory with its dependencies built (`helm dependency build`) or a packaged `.tgz`. */
@@ -117,10 +123,24 @@ const fields = z.object({
 });
 
 /** tenancy's environment: the kit's service, database and NATS variables plus its own. */
-export const configSchema = fields.refine((c) => c.TENANCY_COMPUTE_DRIVER !== "helm" || c.TENANCY_TENANT_CHART, {
-  path: ["TENANCY_TENANT_CHART"],
-  message: "is required when TENANCY_COMPUTE_DRIVER is helm",
-});
+export const configSchema = fields
+  .refine((c) => c.TENANCY_COMPUTE_DRIVER !== "helm" || c.TENANCY_TENANT_CHART, {
+    path: ["TENANCY_TENANT_CHART"],
+    message: "is required when TENANCY_COMPUTE_DRIVER is helm",
+  })
+  .superRefine((c, ctx) => {
+    if (c.TENANCY_COMPUTE_DRIVER !== "local") return;
+    const path = ["TENANCY_LOCAL_COMPUTE_FILE"];
+    if (!c.TENANCY_LOCAL_COMPUTE_FILE) {
+      ctx.addIssue({ code: "custom", path, message: "is required when TENANCY_COMPUTE_DRIVER is local" });
+      return;
+    }
+    try {
+      loadLocalComputeSpec(c.TENANCY_LOCAL_COMPUTE_FILE);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path, message: (err as Error).message });
+    }
+  });
 
 /** Parsed tenancy configuration. */
 export type TenancyConfig = z.infer<typeof configSchema>;

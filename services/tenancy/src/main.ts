@@ -1,13 +1,20 @@
 import { createServiceTokenSource } from "@tessera/platform/auth";
+import type { Orm } from "@tessera/platform/db";
+import type { Logger } from "@tessera/platform/log";
 import { runService } from "@tessera/platform/service";
 import { configSchema } from "./config.ts";
 import { helmComputeDriver } from "./domain/compute/helm.ts";
+import { type LocalComputeDriver, localComputeDriver } from "./domain/compute/local.ts";
+import { siloTenantsToResume } from "./domain/compute/local-resume.ts";
 import { createDataPlane, localDatabaseDriver } from "./domain/data-plane.ts";
 import { entities } from "./domain/entities.ts";
 import { exportSigner } from "./domain/exports.ts";
 import { build, SERVICE } from "./server.ts";
 
-await runService({
+/** What start() built that needs the listening server: the local driver resumes silo tenants then. */
+let afterListen: { local: LocalComputeDriver; orm: Orm; logger: Logger; stopped: AbortSignal } | undefined;
+
+const server = await runService({
   service: SERVICE,
   schema: configSchema,
   entities,
@@ -40,8 +47,13 @@ await runService({
             plane: dataPlane,
           })
         : undefined;
+    const local =
+      cfg.TENANCY_COMPUTE_DRIVER === "local" && cfg.TENANCY_LOCAL_COMPUTE_FILE
+        ? localComputeDriver({ specFile: cfg.TENANCY_LOCAL_COMPUTE_FILE, logger: rt.logger })
+        : undefined;
     const compute =
-      cfg.TENANCY_COMPUTE_DRIVER === "helm" && cfg.TENANCY_TENANT_CHART
+      local ??
+      (cfg.TENANCY_COMPUTE_DRIVER === "helm" && cfg.TENANCY_TENANT_CHART
         ? helmComputeDriver({
             helmBin: cfg.TENANCY_HELM_BIN,
             chart: cfg.TENANCY_TENANT_CHART,
@@ -51,8 +63,17 @@ await runService({
             timeoutMs: cfg.PROVISIONING_STEP_TIMEOUT_MS,
             logger: rt.logger,
           })
-        : undefined;
+        : undefined);
     if (tokens) rt.shutdownHooks.push(async () => tokens.close());
+    const stopped = new AbortController();
+    // after the saga and operation runners stopped (build puts them first), before the database closes
+    if (local) {
+      rt.shutdownHooks.unshift(async () => {
+        stopped.abort(new Error("tenancy is shutting down"));
+        await local.close();
+      });
+      afterListen = { local, orm, logger: rt.logger, stopped: stopped.signal };
+    }
     const { server, runner, operations } = build({
       ...(dataPlane && { dataPlane }),
       ...((database || compute) && { drivers: { database, compute } }),
@@ -78,3 +99,16 @@ await runService({
     return server;
   },
 });
+
+if (afterListen) {
+  const { local, orm, logger, stopped } = afterListen;
+  // in the background: a tenant slow to start must not hold up tenancy's own start-up
+  void siloTenantsToResume(orm)
+    .then((tenants) => {
+      logger.info({ tenants: tenants.length }, "resuming silo tenants' local processes");
+      return local.resume(tenants, stopped);
+    })
+    .catch((err: unknown) => {
+      if (!server.isShuttingDown()) logger.error({ err }, "resuming silo tenants' local processes failed");
+    });
+}

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -15,15 +16,26 @@ import { cleanEnv, startCli } from "./cli-process.ts";
 const OFFSET = 12_500;
 const port = (dev: number) => dev + OFFSET;
 
+/** Whether something accepts TCP connections at the URL's port on 127.0.0.1. */
+const listening = (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(Number(new URL(url).port), "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+
 describe("tessera up --demo-tier", () => {
   const home = mkdtempSync(join(tmpdir(), "tessera-up-demo-tier-"));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
   it.each([
-    [["--demo-tier", "silo"], 'unknown demo tier "silo": --demo-tier takes pool or bridge'],
-    [["--demo-tier=gold"], 'unknown demo tier "gold": --demo-tier takes pool or bridge'],
-    [["--demo-tier"], "--demo-tier needs a tier: pool or bridge"],
-    [["--demo-tier", "--check"], "--demo-tier needs a tier: pool or bridge"],
+    [["--demo-tier", "dedicated"], 'unknown demo tier "dedicated": --demo-tier takes pool, bridge, silo'],
+    [["--demo-tier=gold"], 'unknown demo tier "gold": --demo-tier takes pool, bridge, silo'],
+    [["--demo-tier"], "--demo-tier needs a tier: pool, bridge, silo"],
+    [["--demo-tier", "--check"], "--demo-tier needs a tier: pool, bridge, silo"],
     [["--demo-tier", "pool", "--demo-tier=bridge"], "--demo-tier is given more than once"],
   ])("refuses up %j with exit code 2, saying why, before starting anything", async (args, message) => {
     const up = startCli(["up", ...args], cleanEnv({ TESSERA_HOME: home }));
@@ -140,5 +152,60 @@ describe("tessera up --demo-tier", () => {
       const code = await up.exited(60_000);
       expect(code, `tessera up output:\n${up.output()}`).toBe(0);
     }
+  }, 300_000);
+
+  it("moves the same demo tenant on to silo on the next up: no data copied, its own projects process serves it through the gateway", async () => {
+    const env = cleanEnv({
+      TESSERA_HOME: home,
+      TESSERA_PG_PORT: String(await freePort()),
+      TESSERA_NATS_PORT: String(await freePort()),
+      TESSERA_PORT_OFFSET: String(OFFSET),
+      LOG_LEVEL: "warn",
+    });
+    const graphqlUrl = `http://127.0.0.1:${port(4000)}/graphql`;
+    const up = startCli(["up", "--demo-tier", "silo"], env);
+    let endpoint = "";
+    try {
+      await up.waitFor("Tessera is up", 180_000);
+      const out = up.output();
+      expect(out).toContain("moving the demo tenant from bridge to silo (MoveTenant)…");
+      const printed = out.match(
+        /Demo tenant "demo" \(([0-9a-f-]{36})\), tier silo \(database (main\/t_[0-9a-f]{32}), its own projects at (http:\/\/127\.0\.0\.1:\d+)\)/,
+      );
+      expect(printed, out).not.toBeNull();
+      const [, tenantId, database, url] = printed as RegExpMatchArray;
+      endpoint = url as string;
+      // bridge → silo on one server keeps the database: what the owner wrote before is still there
+      expect(database).toBe(`main/t_${tenantId?.replaceAll("-", "")}`);
+      expect(endpoint).not.toBe(`http://127.0.0.1:${port(50064)}`);
+      const secrets = JSON.parse(readFileSync(join(home, "secrets.json"), "utf8")) as {
+        demoOwner: { email: string; password: string };
+      };
+      const gql = async (query: string, variables: Record<string, unknown>, token?: string) => {
+        const res = await fetch(graphqlUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
+          body: JSON.stringify({ query, variables }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        return JSON.parse(await res.text()) as { data: Record<string, Record<string, unknown>> };
+      };
+      const login = await gql(
+        `mutation($input: LoginInput!) { login(input: $input) { ... on LoginSuccess { tokens { accessToken } } } }`,
+        { input: { email: secrets.demoOwner.email, password: secrets.demoOwner.password } },
+      );
+      const token = (login.data.login?.tokens as { accessToken: string } | undefined)?.accessToken;
+      expect(token, JSON.stringify(login)).toBeTruthy();
+      const listed = await gql("{ projects(first: 10) { edges { node { name } } } }", {}, token);
+      expect(JSON.stringify(listed.data.projects)).toContain("Bridge demo");
+      // the tenant's own process listens on the printed endpoint
+      expect(await listening(endpoint)).toBe(true);
+    } finally {
+      up.child.kill("SIGINT");
+      const code = await up.exited(60_000);
+      expect(code, `tessera up output:\n${up.output()}`).toBe(0);
+    }
+    // and it stops with up
+    expect(await listening(endpoint)).toBe(false);
   }, 300_000);
 });

@@ -1,11 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createServiceTokenSource } from "@tessera/platform/auth";
+import { Health, HealthCheckResponse_ServingStatus } from "@tessera/proto/grpc/health/v1/health_pb";
 import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
-import { TenantService, TenantStatus } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
+import { TenantService, TenantStatus, Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../src/infra/index.ts";
 import { cleanEnv, startCli } from "./cli-process.ts";
@@ -20,11 +22,26 @@ import { cleanEnv, startCli } from "./cli-process.ts";
 const OFFSET = 11_000;
 const port = (dev: number) => dev + OFFSET;
 
+/** Whether anything accepts connections on the port. */
+const accepts = (p: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: p });
+    socket.setTimeout(2_000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+
 describe("tessera up with the platform's services", () => {
   const home = mkdtempSync(join(tmpdir(), "tessera-up-platform-"));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-  it("brings every deployable up, seeds the demo tenant, and its owner can sign in", async () => {
+  it("brings every deployable up, seeds the demo tenant, its owner can sign in, and a silo tenant gets its own processes", async () => {
     const env = cleanEnv({
       TESSERA_HOME: home,
       TESSERA_PG_PORT: String(await freePort()),
@@ -35,6 +52,7 @@ describe("tessera up with the platform's services", () => {
     const identityUrl = `http://127.0.0.1:${port(50062)}`;
     const tenancyUrl = `http://127.0.0.1:${port(50061)}`;
     const up = startCli(["up"], env);
+    let siloPort = 0;
     try {
       await up.waitFor("Tessera is up", 120_000);
       expect(up.output()).toMatch(
@@ -89,6 +107,26 @@ describe("tessera up with the platform's services", () => {
         );
         expect(resolved.tenant?.id).toBe(login.tokens?.tenantId);
         expect(resolved.tenant?.status).toBe(TenantStatus.ACTIVE);
+
+        // `tenants create --tier silo`: tenancy's local compute driver starts the tenant's own projects
+        const create = ["create", "--slug", "acme", "--name", "Acme", "--plan", "business", "--tier", "silo"];
+        const silo = startCli(["tenants", ...create, "--wait", "--timeout", "120"], env);
+        expect(await silo.exited(150_000), silo.output()).toBe(0);
+        const { tenant: acme } = await tenancy.resolveTenant(
+          { key: { case: "slug", value: "acme" } },
+          { headers: { authorization: `Bearer ${await tokens.getToken("tenancy")}` }, timeoutMs: 5_000 },
+        );
+        expect(acme?.tier).toBe(Tier.SILO);
+        expect(acme?.status).toBe(TenantStatus.ACTIVE);
+        const endpoint = acme?.placement?.endpoints.projects ?? "";
+        expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+        siloPort = Number(new URL(endpoint).port);
+        expect(siloPort).not.toBe(port(50064));
+        const health = createClient(Health, createGrpcTransport({ baseUrl: endpoint }));
+        expect((await health.check({}, { timeoutMs: 5_000 })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+        // the spec holds the services' credentials: only up's user may read it
+        expect(statSync(join(home, "local-compute.json")).mode & 0o777).toBe(0o600);
+        expect(existsSync(join(home, "logs", "silo-acme-projects.ndjson"))).toBe(true);
       } finally {
         tokens.close();
       }
@@ -97,5 +135,7 @@ describe("tessera up with the platform's services", () => {
       const code = await up.exited(60_000);
       expect(code, `tessera up output:\n${up.output()}`).toBe(0);
     }
-  }, 240_000);
+    // stopping up stopped tenancy, which stopped the silo tenant's process
+    if (siloPort > 0) expect(await accepts(siloPort)).toBe(false);
+  }, 400_000);
 });

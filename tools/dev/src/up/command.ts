@@ -206,8 +206,14 @@ export async function runUp(options: UpOptions): Promise<number> {
       );
     if (demo)
       console.log(
-        `Demo tenant "${demo.slug}" (${demo.tenantId}), tier ${demo.tier} (database ${demo.database || "pool"}): owner ${demo.ownerEmail}, password in ${displayPath(secretsFile(settings.home))} (demoOwner).`,
+        `Demo tenant "${demo.slug}" (${demo.tenantId}), tier ${demo.tier} (database ${demo.database || "pool"}${Object.entries(
+          demo.endpoints,
+        )
+          .map(([s, u]) => `, its own ${s} at ${u}`)
+          .join("")}): owner ${demo.ownerEmail}, password in ${displayPath(secretsFile(settings.home))} (demoOwner).`,
       );
+    const scimPort = deployables.find((d) => d.name === "identity")?.env.HTTP_PORT;
+    if (scimPort) console.log(`SCIM 2.0: http://127.0.0.1:${scimPort}/scim/v2 (token: ScimService/CreateScimToken).`);
     const healthy = running.every((r) => r.status.status === "healthy") && demo !== null;
     if (!healthy) exitCode = 1;
     console.log(

@@ -27,9 +27,10 @@ export interface DemoTenant {
   ownerEmail: string;
   /** True when this run created the owner (false: it existed already). */
   ownerCreated: boolean;
-  /** Its tier once seeding is done (`pool`, `bridge`), and its database in the tenant directory. */
+  /** Its tier once seeding is done (`pool`, `bridge`, `silo`), its database and (silo) its own endpoints. */
   tier: string;
   database: string;
+  endpoints: Record<string, string>;
 }
 
 /** How {@link seedDemoTenant} places the demo tenant. */
@@ -177,6 +178,7 @@ export async function seedDemoTenant(
       ownerCreated,
       tier: enumName(TierSchema, placed.tier),
       database: placed.placement?.database ?? "",
+      endpoints: { ...(placed.placement?.endpoints ?? {}) },
     };
   } finally {
     tokens.close();

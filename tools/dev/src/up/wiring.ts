@@ -1,10 +1,11 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { conventionalRoles, provisionDatabase } from "@tessera/platform/db";
 import { isNatsUser, NATS_ADMIN_USER } from "@tessera/platform/events";
 import { type NatsServerUser, natsUrlWithCredentials, platformNatsUsers } from "../infra/index.ts";
 import { CLI_CLIENT_ID } from "../tenants/connection.ts";
 import type { Deployable } from "./deployables.ts";
 import { type DevSecrets, loadDevSecrets } from "./secrets.ts";
+import { localComputeSpec, tenantChartVersion, writeLocalComputeSpec } from "./silo.ts";
 
 /** The client id `up` itself uses to act as a platform operator and edge (seeding the demo tenant). */
 export const UP_CLIENT_ID = "tessera-up";
@@ -121,7 +122,7 @@ export async function wirePlatform(
     deployables.map((d) => [`${d.name.toUpperCase().replaceAll("-", "_")}_URL`, `http://127.0.0.1:${d.port}`]),
   );
 
-  return {
+  const wiring: PlatformWiring = {
     secrets,
     urlOf: (name) => {
       const d = deployables.find((x) => x.name === name);
@@ -149,7 +150,7 @@ export async function wirePlatform(
         env.DATABASE_URL = infra.pgAdminUrl;
       }
       if (d.name === "tenancy" && phase === "main")
-        Object.assign(env, tenancyDataPlane(deployables, infra, home), {
+        Object.assign(env, tenancyDataPlane(deployables, infra, home), localCompute, {
           TENANCY_EXPORT_SIGNING_KEY: secrets.exportSigningKey,
         });
       if (d.name === "identity") {
@@ -165,6 +166,22 @@ export async function wirePlatform(
       return env;
     },
   };
+  // silo tenants get their own processes of the routed services, started by tenancy's `local`
+  // compute driver from a spec file (the services' credentials stay out of tenancy's environment)
+  const spec =
+    deployables.some((d) => d.name === "tenancy") && !process.env.TENANCY_COMPUTE_DRIVER
+      ? localComputeSpec(
+          deployables,
+          (d) => wiring.envFor(d, "main"),
+          home,
+          tenantChartVersion(dirname(dirname(deployables[0]?.dir ?? home))),
+          metricsPortOf,
+        )
+      : undefined;
+  const localCompute: Record<string, string> = spec
+    ? { TENANCY_COMPUTE_DRIVER: "local", TENANCY_LOCAL_COMPUTE_FILE: writeLocalComputeSpec(home, spec) }
+    : {};
+  return wiring;
 }
 
 /**
