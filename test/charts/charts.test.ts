@@ -56,11 +56,25 @@ const isHook = (o: K8sObject) => o.metadata.annotations?.["helm.sh/hook"] !== un
 
 let setupError: unknown;
 
+/** The platform's pool-default set with tenancy's helm compute driver on, rendered (and parsed) into `file`. */
+async function renderHelmCompute(file: string, extra: string[] = []): Promise<{ file: string; objects: K8sObject[] }> {
+  const set = valueSets(dir).find((s) => s.chart === "tessera-platform" && s.name === "pool-default");
+  if (!set) throw new Error("no tessera-platform/ci/pool-default-values.yaml");
+  writeFileSync(file, await template(dir, set, ["--set", "tenancy.compute.driver=helm", ...extra]));
+  return { file, objects: ((await parseYamlFiles([file]))[file] ?? []) as K8sObject[] };
+}
+/** The pool-default set with the helm compute driver on. */
+let helmCompute: { file: string; objects: K8sObject[] };
+
 beforeAll(async () => {
   try {
     requireTools("helm", "python", "kubernetesValidate", "checkov");
     dir = await prepareCharts();
     rendered = await renderAll(dir);
+    // beside the ci sets' files, so the checkov test reads it too
+    helmCompute = await renderHelmCompute(
+      join(dirname(rendered[0]?.file ?? dir), "tessera-platform-helm-compute.yaml"),
+    );
   } catch (err) {
     setupError = err;
   }
@@ -843,5 +857,331 @@ describe("charts: every value set parses as the same file the tests render", () 
   it("renders the ci value sets from the repository's own charts folder", () => {
     const repoSets = valueSets().map((s) => `${s.chart}/${s.name}`);
     expect(rendered.map((r) => `${r.chart}/${r.name}`)).toEqual(repoSets);
+  });
+});
+
+/** A rule of a Role or ClusterRole. */
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/** API group and resource (plural) of each kind the tenant chart may render; a new kind must be added here. */
+const RESOURCE_OF: Record<string, string> = {
+  Namespace: "namespaces",
+  ServiceAccount: "serviceaccounts",
+  Service: "services",
+  ConfigMap: "configmaps",
+  Secret: "secrets",
+  ResourceQuota: "resourcequotas",
+  LimitRange: "limitranges",
+  Deployment: "deployments",
+  Job: "jobs",
+  HorizontalPodAutoscaler: "horizontalpodautoscalers",
+  PodDisruptionBudget: "poddisruptionbudgets",
+  NetworkPolicy: "networkpolicies",
+  Ingress: "ingresses",
+  Role: "roles",
+  RoleBinding: "rolebindings",
+  ServiceMonitor: "servicemonitors",
+  PrometheusRule: "prometheusrules",
+  ExternalSecret: "externalsecrets",
+};
+/** `<group>/<resource>` of an object ("" is the core group). */
+function resourceOf(o: K8sObject): string {
+  const plural = RESOURCE_OF[o.kind];
+  if (!plural)
+    throw new Error(`the tenant chart renders ${o.kind}: add it to RESOURCE_OF (and to tenancy's ClusterRole)`);
+  return `${o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : ""}/${plural}`;
+}
+/** `<group>/<resource>` → verbs, of a role's rules. */
+function grants(role: K8sObject | undefined): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const rule of (role?.rules ?? []) as PolicyRule[])
+    for (const g of rule.apiGroups ?? [])
+      for (const r of rule.resources ?? []) {
+        const key = `${g}/${r}`;
+        out.set(key, new Set([...(out.get(key) ?? []), ...rule.verbs]));
+      }
+  return out;
+}
+/** What helm needs of every kind it installs, upgrades (server-side apply), rolls back, waits for and uninstalls. */
+const HELM_VERBS = ["get", "list", "watch", "create", "patch", "delete"];
+const RBAC_KINDS = new Set([
+  "Role",
+  "RoleBinding",
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
+]);
+
+function deepMerged(values: unknown[]): Record<string, unknown> {
+  const merge = (a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> => {
+    const out = { ...a };
+    for (const [k, v] of Object.entries(b)) {
+      const cur = out[k];
+      out[k] =
+        v && typeof v === "object" && !Array.isArray(v) && cur && typeof cur === "object" && !Array.isArray(cur)
+          ? merge(cur as Record<string, unknown>, v as Record<string, unknown>)
+          : v;
+    }
+    return out;
+  };
+  return values.reduce<Record<string, unknown>>((acc, v) => merge(acc, (v ?? {}) as Record<string, unknown>), {});
+}
+
+describe("charts: tenancy's helm compute driver (tenancy.compute.driver=helm)", () => {
+  const tenancyOf = (objects: K8sObject[]) => {
+    const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "tessera-tenancy");
+    if (!d) throw new Error("no tenancy Deployment");
+    return d;
+  };
+  const tokenVolumes = (o: K8sObject) =>
+    (podSpecOf(o)?.spec.volumes ?? []).filter((v) =>
+      (v.projected?.sources ?? []).some((s: Record<string, unknown>) => "serviceAccountToken" in s),
+    );
+
+  it("renders tenancy's Kubernetes access only with the helm driver, and then binds it to tenancy's ServiceAccount alone", () => {
+    const platformSets = rendered.filter((r) => r.chart === "tessera-platform");
+    expect(platformSets.length).toBeGreaterThan(0);
+    for (const r of platformSets) {
+      expect(
+        r.objects.filter((o) => RBAC_KINDS.has(o.kind)).map((o) => o.kind),
+        r.name,
+      ).toEqual([]);
+      const tenancy = tenancyOf(r.objects);
+      expect(envValue(podSpecOf(tenancy)?.spec.containers[0] as Container, "TENANCY_COMPUTE_DRIVER"), r.name).toBe(
+        undefined,
+      );
+      expect(tokenVolumes(tenancy), r.name).toEqual([]);
+    }
+
+    const objects = helmCompute.objects;
+    const kinds = objects.filter((o) => RBAC_KINDS.has(o.kind)).map((o) => `${o.kind}/${o.metadata.namespace ?? ""}`);
+    expect(kinds.sort()).toEqual(
+      [
+        "ClusterRole/",
+        "ClusterRoleBinding/",
+        "Role/tessera-tenants",
+        "RoleBinding/tessera-tenants",
+        "ValidatingAdmissionPolicy/",
+        "ValidatingAdmissionPolicyBinding/",
+      ].sort(),
+    );
+    const tenancySa = [{ kind: "ServiceAccount", name: "tessera-tenancy", namespace: "tessera-system" }];
+    for (const b of objects.filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")) {
+      expect(b.subjects, b.metadata.name).toEqual(tenancySa);
+      const roleRef = b.roleRef as { kind: string; name: string };
+      const role = objects.find((o) => o.kind === roleRef.kind && o.metadata.name === roleRef.name);
+      expect(role, `${b.kind} ${b.metadata.name} binds a rendered ${roleRef.kind}`).toBeDefined();
+    }
+    expect(
+      objects.filter((o) => o.kind === "ServiceAccount" && o.metadata.name === "tessera-tenancy"),
+      "tenancy's ServiceAccount",
+    ).toHaveLength(1);
+    const releases = objects.find((o) => o.kind === "Namespace" && o.metadata.name === "tessera-tenants");
+    expect(releases?.metadata.annotations?.["helm.sh/resource-policy"], "release records survive uninstall").toBe(
+      "keep",
+    );
+    // the policy names tenancy's ServiceAccount
+    const vap = objects.find((o) => o.kind === "ValidatingAdmissionPolicy");
+    expect(vap?.spec.matchConditions[0].expression).toBe(
+      'request.userInfo.username == "system:serviceaccount:tessera-system:tessera-tenancy"',
+    );
+  });
+
+  it("gives tenancy's container (and no other) a token, the driver's environment and the tenant values; the image has what it names", () => {
+    const objects = helmCompute.objects;
+    const tenancy = tenancyOf(objects);
+    const pod = podSpecOf(tenancy)?.spec;
+    const c = pod?.containers[0] as Container;
+    expect(pod?.automountServiceAccountToken).toBe(false);
+    expect(tokenVolumes(tenancy).map((v) => v.name)).toEqual(["kube-api-access"]);
+    const mounts = (c as Container & { volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }> })
+      .volumeMounts;
+    expect(mounts.find((m) => m.name === "kube-api-access")).toEqual({
+      name: "kube-api-access",
+      mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+      readOnly: true,
+    });
+    const others = objects.filter((o) => podSpecOf(o) && o !== tenancy);
+    expect(others.length).toBeGreaterThan(3);
+    for (const o of others) expect(tokenVolumes(o), `${o.kind}/${o.metadata.name}`).toEqual([]);
+
+    expect(envValue(c, "TENANCY_COMPUTE_DRIVER")).toBe("helm");
+    expect(envValue(c, "TENANCY_HELM_NAMESPACE")).toBe("tessera-tenants");
+    const valuesFile = envValue(c, "TENANCY_TENANT_CHART_VALUES") ?? "";
+    const valuesMount = mounts.find((m) => valuesFile.startsWith(`${m.mountPath}/`));
+    const volume = pod?.volumes?.find((v) => v.name === valuesMount?.name);
+    const configMap = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === volume?.configMap?.name);
+    expect(configMap?.metadata.namespace).toBe(tenancy.metadata.namespace);
+    expect(Object.keys((configMap?.data ?? {}) as object)).toEqual([valuesFile.split("/").pop()]);
+    // the image carries helm and the tenant chart where the values say
+    const dockerfile = readFileSync(join(repoRoot, "services/tenancy/Dockerfile"), "utf8");
+    for (const v of ["TENANCY_TENANT_CHART", "TENANCY_HELM_BIN"]) {
+      const path = envValue(c, v) ?? "";
+      expect(path, v).toMatch(/^\//);
+      expect(dockerfile, `services/tenancy/Dockerfile puts ${v} (${path}) in the image`).toMatch(
+        new RegExp(`^COPY --from=\\S+ \\S+ ${path.replace(/[.]/g, "\\.")}$`, "m"),
+      );
+    }
+    // tenancy reaches the API server, and only tenancy
+    const egress = objects.find(
+      (o) =>
+        o.kind === "NetworkPolicy" &&
+        o.spec.podSelector?.matchLabels?.["app.kubernetes.io/name"] === "tenancy" &&
+        (o.spec.policyTypes ?? []).includes("Egress"),
+    );
+    expect(egress?.spec.egress[0].ports.map((p: { port: number }) => p.port)).toEqual([443, 6443]);
+  });
+
+  it("grants no wildcard, no Secrets outside helm's release namespace, no RBAC, no escalation", () => {
+    const roles = helmCompute.objects.filter((o) => o.kind === "Role" || o.kind === "ClusterRole");
+    expect(roles.map((o) => o.kind).sort()).toEqual(["ClusterRole", "Role"]);
+    const problems: string[] = [];
+    for (const role of roles) {
+      const rules = (role.rules ?? []) as PolicyRule[];
+      expect(rules.length, role.kind).toBeGreaterThan(0);
+      for (const rule of rules) {
+        const where = `${role.kind} ${JSON.stringify(rule)}`;
+        const all = [
+          ...(rule.apiGroups ?? []),
+          ...(rule.resources ?? []),
+          ...rule.verbs,
+          ...(rule.resourceNames ?? []),
+        ];
+        if (all.some((x) => x.includes("*"))) problems.push(`${where}: wildcard`);
+        if (rule.verbs.some((v) => ["escalate", "bind", "impersonate", "deletecollection"].includes(v)))
+          problems.push(`${where}: escalation or bulk verb`);
+        if ((rule.resources ?? []).some((r) => r.includes("/"))) problems.push(`${where}: a subresource`);
+        if (
+          (rule.apiGroups ?? []).some((g) =>
+            [
+              "rbac.authorization.k8s.io",
+              "admissionregistration.k8s.io",
+              "apiextensions.k8s.io",
+              "certificates.k8s.io",
+            ].includes(g),
+          )
+        )
+          problems.push(`${where}: access control or API objects`);
+        if (role.kind === "ClusterRole" && (rule.resources ?? []).some((r) => ["secrets", "pods", "nodes"].includes(r)))
+          problems.push(`${where}: secrets, pods or nodes cluster-wide`);
+      }
+    }
+    expect(problems).toEqual([]);
+    const role = roles.find((o) => o.kind === "Role");
+    expect([...grants(role).keys()]).toEqual(["/secrets"]);
+    expect(role?.metadata.namespace).toBe("tessera-tenants");
+  });
+
+  it("grants exactly the kinds the tenant chart renders with each of its value sets (optional kinds only when turned on)", async () => {
+    const tenantSets = rendered.filter((r) => r.chart === "tessera-tenant");
+    expect(tenantSets.length).toBeGreaterThan(3);
+    const parsed = await parseYamlFiles(tenantSets.flatMap((r) => r.files));
+    const everRendered = new Set(tenantSets.flatMap((r) => r.objects.map(resourceOf)));
+    const problems: string[] = [];
+    for (const r of tenantSets) {
+      const values = deepMerged(r.files.map((f) => parsed[f]?.[0]));
+      const file = join(dirname(dir), `helm-compute-${r.name}-values.yaml`);
+      writeFileSync(file, JSON.stringify({ tenancy: { compute: { tenantValues: values } } }));
+      const { objects } = await renderHelmCompute(join(dirname(dir), `helm-compute-${r.name}.yaml`), [
+        "--values",
+        file,
+      ]);
+      const granted = grants(objects.find((o) => o.kind === "ClusterRole"));
+      const kinds = new Set(r.objects.map(resourceOf));
+      expect(kinds.size, r.name).toBeGreaterThan(5);
+      for (const k of kinds) {
+        const verbs = granted.get(k) ?? new Set();
+        const missing = HELM_VERBS.filter((v) => !verbs.has(v));
+        if (missing.length > 0) problems.push(`${r.name}: renders ${k}, tenancy may not ${missing.join(", ")} it`);
+      }
+      for (const [k, verbs] of granted) {
+        if (!verbs.has("create")) continue;
+        if (!everRendered.has(k))
+          problems.push(`${r.name}: grants ${k}, which no value set of the tenant chart renders`);
+        const optional = ["monitoring.coreos.com/", "external-secrets.io/"].some((g) => k.startsWith(g));
+        if (optional && !kinds.has(k)) problems.push(`${r.name}: grants ${k}, which this value set does not render`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("hands every tenant release this platform's values: the tenant chart takes them and calls this release's identity", async () => {
+    const { objects } = await renderHelmCompute(join(dirname(dir), "helm-compute-prefixed.yaml"), [
+      "--set",
+      "namePrefix=acme-platform",
+      "--set",
+      "tenancy.compute.tenantValues.global.logLevel=debug",
+    ]);
+    const cm = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === "acme-platform-tenancy-tenant-values");
+    const values = join(dirname(dir), "tenant-release-values.yaml");
+    writeFileSync(values, (cm?.data as Record<string, string> | undefined)?.["values.yaml"] ?? "");
+    const own = join(dirname(dir), "tenant-own-values.json");
+    writeFileSync(
+      own,
+      JSON.stringify({
+        tenant: { id: "0b1c2d3e-4f50-4617-8899-aabbccddeeff", slug: "acme", plan: "business", database: "" },
+        namespace: { name: "tessera-tenant-acme" },
+      }),
+    );
+    // as the driver runs it: the operator's values first, the tenant's own last
+    const out = await runOk(tools.helm, [
+      "template",
+      "tenant-acme",
+      join(dir, "tessera-tenant"),
+      "--namespace",
+      "tessera-tenants",
+      "--values",
+      values,
+      "--values",
+      own,
+    ]);
+    const file = join(dirname(dir), "tenant-release.yaml");
+    writeFileSync(file, out);
+    const tenant = ((await parseYamlFiles([file]))[file] ?? []) as K8sObject[];
+    const projects = tenant.find((o) => o.kind === "Deployment");
+    const c = podSpecOf(projects as K8sObject)?.spec.containers[0] as Container;
+    expect(envValue(c, "AUTH_JWKS_URL")).toBe(
+      "http://acme-platform-identity.tessera-system.svc.cluster.local:50072/.well-known/jwks.json",
+    );
+    expect(envValue(c, "LOG_LEVEL")).toBe("debug");
+  });
+
+  it("validates the helm driver's objects against the Kubernetes 1.33 and 1.37 schemas (strict)", async () => {
+    const r = await run(
+      tools.python,
+      [
+        join(repoRoot, "test/charts/manifests.py"),
+        "validate",
+        join(repoRoot, "test/charts/crd-schemas"),
+        KUBE_VERSIONS.join(","),
+        helmCompute.file,
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const results = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { object: string; ok: boolean; error?: string });
+    expect(results.filter((x) => !x.ok).map((x) => `${x.object}: ${x.error}`)).toEqual([]);
+    expect(results).toHaveLength(helmCompute.objects.length * KUBE_VERSIONS.length);
+    expect(results.some((x) => x.object.startsWith("ValidatingAdmissionPolicy/"))).toBe(true);
+  }, 120_000);
+
+  it("refuses a driver it does not know", async () => {
+    const bad = await run(tools.helm, [
+      "template",
+      "x",
+      join(dir, "tessera-platform"),
+      "--set",
+      "tenancy.compute.driver=kubectl",
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("/tenancy/compute/driver");
   });
 });

@@ -14,6 +14,8 @@ builds the scope (see its _helpers.tpl) with, besides the label fields of _label
   gatewayPeers   NetworkPolicy peers that select the gateways
   servicePeers   NetworkPolicy peers that select Tessera services allowed to call this one ([] for none)
   plans          (optional) the plan catalogue's ConfigMap: (dict "configMap" <name> "checksum" <sha256>), see _plans.tpl
+  extraVolumes   (optional) volumes mounted read-only into the container: a list of
+                 (dict "name" <volume> "mountPath" <path> "source" <volume source, e.g. {configMap: {...}}>)
 */}}
 
 {{- define "tessera-lib.component" -}}
@@ -354,6 +356,11 @@ spec:
               mountPath: {{ include "tessera-lib.plansDir" . }}
               readOnly: true
             {{- end }}
+            {{- range .extraVolumes }}
+            - name: {{ .name }}
+              mountPath: {{ .mountPath }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
@@ -362,6 +369,10 @@ spec:
         - name: plans
           configMap:
             name: {{ .plans.configMap }}
+        {{- end }}
+        {{- range .extraVolumes }}
+        - name: {{ .name }}
+          {{- toYaml .source | nindent 10 }}
         {{- end }}
 {{- end -}}
 

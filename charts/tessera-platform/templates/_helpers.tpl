@@ -27,6 +27,15 @@ A component's values merged over `defaults`: (list $ "identity"). identity's `se
 {{- $_ := set $c.seed "clients" $clients -}}
 {{- range $clients }}{{ if not .secret }}{{ $_ := set $c.seed "secretEnv" (append $c.seed.secretEnv .var) }}{{ end }}{{ end -}}
 {{- end -}}
+{{- if and (eq (index . 1) "tenancy") (include "tessera-platform.helmCompute" $root) -}}
+{{- $compute := $root.Values.tenancy.compute -}}
+{{- $_ := set $c "env" (deepCopy ($c.env | default dict)) -}}
+{{- $_ := set $c.env "TENANCY_COMPUTE_DRIVER" "helm" -}}
+{{- $_ := set $c.env "TENANCY_HELM_BIN" $compute.helmBin -}}
+{{- $_ := set $c.env "TENANCY_TENANT_CHART" $compute.chart -}}
+{{- $_ := set $c.env "TENANCY_HELM_NAMESPACE" $compute.releaseNamespace -}}
+{{- $_ := set $c.env "TENANCY_TENANT_CHART_VALUES" (printf "%s/values.yaml" (include "tessera-platform.tenantValuesDir" $root)) -}}
+{{- end -}}
 {{- toJson $c -}}
 {{- end -}}
 
@@ -175,10 +184,85 @@ ServiceMonitor, Ingress). templates/<component>/ call this with (dict "root" $ "
 {{- $_ := set $scope "gatewayPeers" (include "tessera-platform.gatewayPeers" $root | fromYamlArray) -}}
 {{- $_ := set $scope "servicePeers" (ternary (list) (include "tessera-platform.servicePeers" $root | fromYamlArray) (eq $plane "application")) -}}
 {{- $_ := set $scope "plans" (dict "configMap" (include "tessera-platform.plansConfigMap" $root) "checksum" (include "tessera-lib.plansFile" (list $root) | sha256sum)) -}}
+{{- if and (eq $name "tenancy") (include "tessera-platform.helmCompute" $root) -}}
+{{- /* helm and the namespace clean-up reach the API server as tenancy's service account: its token, projected into this one container only (the pod does not automount) */}}
+{{- $token := dict "serviceAccountToken" (dict "path" "token" "expirationSeconds" ($root.Values.tenancy.compute.tokenExpirationSeconds | int)) -}}
+{{- $ca := dict "configMap" (dict "name" "kube-root-ca.crt" "items" (list (dict "key" "ca.crt" "path" "ca.crt"))) -}}
+{{- $ns := dict "downwardAPI" (dict "items" (list (dict "path" "namespace" "fieldRef" (dict "apiVersion" "v1" "fieldPath" "metadata.namespace")))) -}}
+{{- $_ := set $scope "extraVolumes" (list
+  (dict "name" "kube-api-access" "mountPath" "/var/run/secrets/kubernetes.io/serviceaccount" "source" (dict "projected" (dict "defaultMode" 292 "sources" (list $token $ca $ns))))
+  (dict "name" "tenant-chart-values" "mountPath" (include "tessera-platform.tenantValuesDir" $root) "source" (dict "configMap" (dict "name" (include "tessera-platform.fullname" (list $root "tenancy-tenant-values")))))
+) -}}
+{{- end -}}
 {{- include "tessera-lib.component" $scope -}}
 {{- end -}}
 
 {{/* Name of the plan catalogue's ConfigMap (templates/plans/), in each namespace a service runs in. */}}
 {{- define "tessera-platform.plansConfigMap" -}}
 {{- include "tessera-lib.dnsName" (printf "%s-plans" (include "tessera-platform.prefix" .)) -}}
+{{- end -}}
+
+{{/* tenancy provisions silo tenants with its `helm` compute driver: "true" or "". */}}
+{{- define "tessera-platform.helmCompute" -}}
+{{- if and .Values.tenancy.enabled (eq (.Values.tenancy.compute.driver | default "none") "helm") }}true{{ end -}}
+{{- end -}}
+
+{{/* Name of tenancy's cluster-scoped compute objects: one per platform release, so it carries the release namespace. */}}
+{{- define "tessera-platform.computeClusterName" -}}
+{{- include "tessera-lib.dnsName" (printf "%s-tenancy-compute-%s" (include "tessera-platform.prefix" .) .Release.Namespace) -}}
+{{- end -}}
+
+{{/* Where tenancy reads the values of every tenant release (TENANCY_TENANT_CHART_VALUES). */}}
+{{- define "tessera-platform.tenantValuesDir" -}}/etc/tessera/tenant-chart{{- end -}}
+
+{{/*
+The values of every tenant release: what the tenant chart must agree on with this release (where
+the platform runs, its object prefix, identity's and tenancy's ports, the issuer, images, cloud,
+network peers), then `tenancy.compute.tenantValues` over it. tenancy adds each tenant's own.
+*/}}
+{{- define "tessera-platform.tenantChartValues" -}}
+{{- $g := .Values.global -}}
+{{- $np := .Values.networkPolicy -}}
+{{- $http := 50072 -}}
+{{- range .Values.identity.extraPorts }}{{ if eq .name "http" }}{{ $http = .port | int }}{{ end }}{{ end -}}
+{{- $platform := dict "namespace" .Release.Namespace "prefix" (include "tessera-platform.prefix" .) -}}
+{{- $_ := set $platform "identity" (dict "ports" (list (.Values.identity.port | int) $http)) -}}
+{{- $_ := set $platform "tenancy" (dict "ports" (list (.Values.tenancy.port | int))) -}}
+{{- $_ := set $platform "auth" (dict "issuer" $g.auth.issuer) -}}
+{{- $global := dict "cloud" $g.cloud "image" (deepCopy $g.image) "imagePullSecrets" $g.imagePullSecrets "logLevel" $g.logLevel "otel" (deepCopy $g.otel) "storageClass" $g.storageClass "aks" (deepCopy $g.aks) -}}
+{{- $network := dict "enabled" $np.enabled "dns" (dict "to" $np.dns.to) "postgres" (deepCopy $np.postgres) "nats" (deepCopy $np.nats) "otlp" (deepCopy $np.otlp) -}}
+{{- $v := dict "platform" $platform "global" $global "networkPolicy" $network -}}
+{{- include "tessera-lib.deepMerge" (list $v (deepCopy (.Values.tenancy.compute.tenantValues | default dict))) -}}
+{{- toJson $v -}}
+{{- end -}}
+
+{{/*
+The RBAC rules helm needs in a tenant's namespace, for exactly the kinds the tenant chart renders
+(test/charts/charts.test.ts renders it with every value set and compares): install, upgrade and
+roll back are server-side applies (create, patch) after reads, uninstall deletes, `--wait` lists
+and watches (and reads a Deployment's ReplicaSets for its status); the driver lists a namespace's
+Warning events to say why a rollout failed (kube.ts). No `update`: helm 4 never
+replaces these objects. The Prometheus operator's and External Secrets' kinds only when the
+tenant values turn them on. test/charts/tenancy-rbac.test.ts runs helm with exactly these.
+*/}}
+{{- define "tessera-platform.tenantComputeRules" -}}
+{{- $tv := include "tessera-platform.tenantChartValues" . | fromJson -}}
+{{- $write := list "get" "list" "watch" "create" "patch" "delete" -}}
+{{- $rules := list
+  (dict "apiGroups" (list "") "resources" (list "configmaps" "limitranges" "resourcequotas" "serviceaccounts" "services") "verbs" $write)
+  (dict "apiGroups" (list "apps") "resources" (list "deployments") "verbs" $write)
+  (dict "apiGroups" (list "autoscaling") "resources" (list "horizontalpodautoscalers") "verbs" $write)
+  (dict "apiGroups" (list "batch") "resources" (list "jobs") "verbs" $write)
+  (dict "apiGroups" (list "networking.k8s.io") "resources" (list "networkpolicies") "verbs" $write)
+  (dict "apiGroups" (list "policy") "resources" (list "poddisruptionbudgets") "verbs" $write)
+  (dict "apiGroups" (list "apps") "resources" (list "replicasets") "verbs" (list "get" "list" "watch"))
+  (dict "apiGroups" (list "") "resources" (list "events") "verbs" (list "list"))
+-}}
+{{- if ($tv.monitoring | default dict).enabled -}}
+{{- $rules = append $rules (dict "apiGroups" (list "monitoring.coreos.com") "resources" (list "prometheusrules" "servicemonitors") "verbs" $write) -}}
+{{- end -}}
+{{- if ($tv.externalSecrets | default dict).enabled -}}
+{{- $rules = append $rules (dict "apiGroups" (list "external-secrets.io") "resources" (list "externalsecrets") "verbs" $write) -}}
+{{- end -}}
+{{- toJson $rules -}}
 {{- end -}}
