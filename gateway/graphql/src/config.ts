@@ -23,7 +23,9 @@ export const configSchema = z
     AUTH_JWKS_URL: env.url().optional(),
     AUTH_ISSUER: z.string().min(1).optional(),
     IDENTITY_URL: env.url(),
+    /** tenancy: the tenant's own queries, and placements (where a silo tenant's services answer). */
     TENANCY_URL: env.url(),
+    /** projects' shared instance; a silo tenant's calls go to its placement's `projects` endpoint. */
     PROJECTS_URL: env.url(),
     /** audit's gRPC URL (the tenant's audit log, for its owners and admins). */
     AUDIT_URL: env.url(),

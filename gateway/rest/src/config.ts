@@ -25,11 +25,17 @@ export const configSchema = z.object({
   SHUTDOWN_GRACE_MS: env.durationMs(10_000),
   /** identity: token exchange and the edge's own service tokens. */
   IDENTITY_URL: env.url(),
-  /** projects: projects, tasks, comments. */
+  /**
+   * projects' shared instance: projects, tasks, comments. With TENANCY_URL, a silo tenant's calls go
+   * to its placement's `projects` endpoint instead.
+   */
   PROJECTS_URL: env.url(),
   /** audit: /v1/audit-events (list, export, verify); without it those routes answer 503. */
   AUDIT_URL: env.url().optional(),
-  /** tenancy: the tenant's plan for rate limits; without it every tenant gets RATE_LIMIT_DEFAULT_PLAN. */
+  /**
+   * tenancy: the tenant's plan for rate limits and its placement (a silo tenant's own projects);
+   * without it every tenant gets RATE_LIMIT_DEFAULT_PLAN and every call goes to PROJECTS_URL.
+   */
   TENANCY_URL: env.url().optional(),
   /** NATS with JetStream: idempotency records (KV) and cache evictions. */
   NATS_URL: env.natsUrl(),

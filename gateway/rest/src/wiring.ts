@@ -20,7 +20,8 @@ export interface Wired {
 /**
  * Connects what the edge needs from its configuration: NATS (idempotency bucket, cache evictions),
  * its own service credential at identity, the token exchanger, and — with TENANCY_URL — the
- * tenant resolver the rate limits read plans from. Used by main.ts and by tests alike.
+ * tenant resolver the rate limits read plans from and projects' calls are routed by (a silo
+ * tenant's own instance). Used by main.ts and by tests alike.
  */
 export async function wire(config: RestConfig, logger: Logger, apiVersion?: string): Promise<Wired> {
   const nats = await connectNats(config.NATS_URL, SERVICE);
@@ -54,7 +55,9 @@ export async function wire(config: RestConfig, logger: Logger, apiVersion?: stri
     logger,
     exchanger,
     projectsUrl: config.PROJECTS_URL,
+    resolver,
     auditUrl: config.AUDIT_URL,
+    identityUrl: config.IDENTITY_URL,
     idempotency,
     rateLimiter: config.RATE_LIMIT_ENABLED
       ? createRateLimiter({ quotaOf: planQuotaSource(resolver, config.RATE_LIMIT_DEFAULT_PLAN, logger) })

@@ -13,6 +13,7 @@ import {
   sleep,
   validateRetryPolicy,
 } from "./retry.ts";
+import { routingTransport, type ServiceRoute, type Target } from "./routing.ts";
 
 /** Where a client connects and how its calls behave. */
 export interface ServiceClientOptions {
@@ -27,36 +28,60 @@ export interface ServiceClientOptions {
   /** TLS and socket options for the HTTP/2 session (e.g. `ca` for a private CA). */
   readonly nodeOptions?: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
   readonly logger?: Logger;
+  /**
+   * Sends each call of a tenant that has its own instance of the service there (same interceptors,
+   * deadline and retries), and every other call to `baseUrl`; see {@link ServiceRoute}.
+   */
+  readonly route?: ServiceRoute;
 }
 
-const sessions = new WeakMap<object, Http2SessionManager>();
+const closers = new WeakMap<object, () => void>();
 
 /**
  * A typed gRPC client (Connect's gRPC protocol over one HTTP/2 connection) on which every call
  * has a deadline, carries the current request context, and is retried with backoff on
- * UNAVAILABLE when the proto marks the method idempotent, never past its deadline.
+ * UNAVAILABLE when the proto marks the method idempotent, never past its deadline. With `route`,
+ * a tenant's calls may go to the tenant's own instance of the service (one connection each).
  */
 export function createServiceClient<S extends DescService>(service: S, options: ServiceClientOptions): Client<S> {
   const url = parseBaseUrl(options.baseUrl);
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 5_000;
   if (!(defaultTimeoutMs > 0)) throw new Error("defaultTimeoutMs must be > 0: every call needs a deadline");
   const policy = options.retry === false ? undefined : validateRetryPolicy(options.retry ?? DEFAULT_RETRY_POLICY);
-  const sessionManager = new Http2SessionManager(url, { connectTimeoutMs: defaultTimeoutMs }, options.nodeOptions);
-  const inner = createGrpcTransport({
-    baseUrl: url.toString().replace(/\/$/, ""),
-    sessionManager,
-    interceptors: [...(options.interceptors ?? []), propagationInterceptor()],
-    defaultTimeoutMs,
-  });
   const log = options.logger ?? rootLogger();
-  const client = createClient(service, deadlineTransport(inner, defaultTimeoutMs, policy, log));
-  sessions.set(client, sessionManager);
+  const connect = (target: URL): Target => {
+    const sessionManager = new Http2SessionManager(target, { connectTimeoutMs: defaultTimeoutMs }, options.nodeOptions);
+    const inner = createGrpcTransport({
+      baseUrl: target.toString().replace(/\/$/, ""),
+      sessionManager,
+      interceptors: [...(options.interceptors ?? []), propagationInterceptor()],
+      defaultTimeoutMs,
+    });
+    return {
+      transport: deadlineTransport(inner, defaultTimeoutMs, policy, log),
+      close: () => sessionManager.abort(),
+    };
+  };
+  const fallback = connect(url);
+  const target = options.route
+    ? routingTransport({
+        service: service.typeName,
+        route: options.route,
+        fallback,
+        fallbackUrl: url,
+        connect,
+        defaultTimeoutMs,
+        log,
+      })
+    : fallback;
+  const client = createClient(service, target.transport);
+  closers.set(client, () => target.close());
   return client;
 }
 
-/** Closes the client's HTTP/2 connection (cancelling its open calls). */
+/** Closes the client's HTTP/2 connections (cancelling their open calls). */
 export function closeServiceClient(client: object): void {
-  sessions.get(client)?.abort();
+  closers.get(client)?.();
 }
 
 function parseBaseUrl(baseUrl: string): URL {

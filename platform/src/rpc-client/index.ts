@@ -7,3 +7,4 @@ export {
   isRetryableMethod,
   type RetryPolicy,
 } from "./retry.ts";
+export type { ServiceRoute } from "./routing.ts";

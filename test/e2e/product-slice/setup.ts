@@ -2,8 +2,10 @@
  * The product slice as `./tessera up` runs it: identity, tenancy and projects, and both gateways
  * (GraphQL and REST) as real processes on 127.0.0.1, plus two tenants (A and B), each with an
  * owner, an admin, a member, a viewer and API keys, seeded through the tenancy / identity contracts
- * (there is no public sign-up surface). Either tenant can be placed in the bridge tier (its own
- * database) before any of its data exists, moved there through MoveTenant as an operator would.
+ * (there is no public sign-up surface). Any tenant can be placed in the bridge tier (its own
+ * database) or the silo tier (its own database and its own projects process, tenancy's `local`
+ * compute driver; the gateways route its calls there) before any of its data exists, moved there
+ * through MoveTenant as an operator would. A third tenant (C) is added on request.
  */
 import { randomUUID } from "node:crypto";
 import { type Client, createClient } from "@connectrpc/connect";
@@ -45,12 +47,12 @@ export const READ_WRITE_SCOPES = [
   "comments.write",
 ];
 
-/** The tiers a slice tenant can be placed in (silo needs the compute driver). */
-export type SliceTier = "pool" | "bridge";
+/** The tiers a slice tenant can be placed in. */
+export type SliceTier = "pool" | "bridge" | "silo";
 
 export interface SliceTenant {
   id: string;
-  /** Where its data lives: the shared pool database, or (bridge) a database of its own. */
+  /** Where it lives: the shared pool database, a database of its own (bridge), or also its own compute (silo). */
   tier: SliceTier;
   owner: UserSeed;
   admin: UserSeed;
@@ -81,21 +83,33 @@ export interface Slice {
   rest: RunningService;
   a: SliceTenant;
   b: SliceTenant;
+  /** The third tenant, when `tiers.c` was given. */
+  c: SliceTenant | undefined;
   /** tenancy as the platform operator (tiers, placements). */
   tenancy: Client<typeof TenantService>;
   /** POSTs a GraphQL operation with `Authorization: Bearer <token>`. */
   gql(token: string, query: string, variables?: Record<string, unknown>): Promise<HttpAnswer>;
   /** A REST call with `X-Api-Key`. */
   rest_(key: string, method: string, path: string, body?: unknown): Promise<HttpAnswer>;
-  /** projects' gRPC clients acting with an internal token. */
-  rpc(token: string): { projects: Client<typeof ProjectService>; tasks: Client<typeof TaskService> };
+  /**
+   * projects' gRPC clients acting with an internal token: the platform's projects, or with `tenant`
+   * the instance that serves that tenant (a silo tenant's own, as a service team inside the
+   * tenant's namespace would call it).
+   */
+  rpc(
+    token: string,
+    tenant?: SliceTenant,
+  ): { projects: Client<typeof ProjectService>; tasks: Client<typeof TaskService> };
   stop(): Promise<void>;
 }
 
 /** Options of {@link startSlice}. */
 export interface SliceOptions {
-  /** Each tenant's tier (default pool): a bridge tenant is created in pool and moved before it has data. */
-  tiers?: { a?: SliceTier; b?: SliceTier };
+  /**
+   * Each tenant's tier (default pool): a bridge or silo tenant is created in pool and moved before
+   * it has data. A tier for `c` adds a third tenant.
+   */
+  tiers?: { a?: SliceTier; b?: SliceTier; c?: SliceTier };
 }
 
 async function tenant(platform: TestPlatform, tier: SliceTier): Promise<SliceTenant> {
@@ -121,9 +135,11 @@ async function answer(res: Response): Promise<HttpAnswer> {
 }
 
 export async function startSlice(options: SliceOptions = {}): Promise<Slice> {
+  const tiers = { a: options.tiers?.a ?? "pool", b: options.tiers?.b ?? "pool", c: options.tiers?.c } as const;
   const platform = await startPlatform({
     // audit too: the GraphQL gateway reads the tenant's audit log (AUDIT_URL is required)
     services: ["tenancy", "projects", "audit"],
+    localCompute: Object.values(tiers).includes("silo"),
     clients: [
       { id: "graphql-gw", roles: ["edge", "service"] },
       { id: "rest-gw", roles: ["edge", "service"] },
@@ -154,24 +170,44 @@ export async function startSlice(options: SliceOptions = {}): Promise<Slice> {
       { logName: "slice-rest" },
     );
     running.push(rest);
-    const tiers = { a: options.tiers?.a ?? "pool", b: options.tiers?.b ?? "pool" } as const;
-    const a = await tenant(platform, tiers.a);
-    // A's move runs while B is seeded
-    const movingA = tiers.a === "bridge" ? moveTenantTo(operator.client, a.id, Tier.BRIDGE) : undefined;
-    movingA?.catch(() => undefined);
-    const b = await tenant(platform, tiers.b);
-    if (tiers.b === "bridge") await moveTenantTo(operator.client, b.id, Tier.BRIDGE);
-    await movingA;
+    const TIERS = { bridge: Tier.BRIDGE, silo: Tier.SILO } as const;
+    /** Seeds the tenant; its move (if any) runs while the next one is seeded. */
+    const place = async (tier: SliceTier) => {
+      const t = await tenant(platform, tier);
+      const moving = tier === "pool" ? undefined : moveTenantTo(operator.client, t.id, TIERS[tier]);
+      moving?.catch(() => undefined);
+      return { t, moving };
+    };
+    const placed = [await place(tiers.a), await place(tiers.b), ...(tiers.c ? [await place(tiers.c)] : [])];
+    const endpoints = new Map<string, string>();
+    for (const { t, moving } of placed) {
+      const moved = await moving;
+      const endpoint = moved?.placement?.endpoints.projects;
+      if (t.tier === "silo" && !endpoint) throw new Error(`silo tenant ${t.id} has no projects endpoint`);
+      if (endpoint) endpoints.set(t.id, endpoint);
+    }
+    const [a, b, c] = placed.map((p) => p.t) as [SliceTenant, SliceTenant, SliceTenant | undefined];
+    const clientsAt = new Map<string, ReturnType<typeof clientsOf>>();
+    const clientsOf = (baseUrl: string) => {
+      const transport = createGrpcTransport({ baseUrl });
+      return { projects: createClient(ProjectService, transport), tasks: createClient(TaskService, transport) };
+    };
+    const at = (baseUrl: string) => {
+      let clients = clientsAt.get(baseUrl);
+      if (!clients) {
+        clients = clientsOf(baseUrl);
+        clientsAt.set(baseUrl, clients);
+      }
+      return clients;
+    };
     const projectsUrl = platform.services.projects?.url as string;
-    const transport = createGrpcTransport({ baseUrl: projectsUrl });
-    const projects = createClient(ProjectService, transport);
-    const tasks = createClient(TaskService, transport);
     return {
       platform,
       graphql,
       rest,
       a,
       b,
+      c,
       tenancy: operator.client,
       async gql(token, query, variables = {}) {
         const res = await fetch(`${graphql.url}/graphql`, {
@@ -198,7 +234,8 @@ export async function startSlice(options: SliceOptions = {}): Promise<Slice> {
         });
         return answer(res);
       },
-      rpc(token) {
+      rpc(token, tenant) {
+        const { projects, tasks } = at((tenant && endpoints.get(tenant.id)) ?? projectsUrl);
         const headers = { authorization: `Bearer ${token}` };
         const wrap = <T extends object>(client: T): T =>
           new Proxy(client, {
