@@ -34,7 +34,17 @@ const EVICTIONS = [
 export const NATS_ACCESS = {
   tenancy: { publishes: ["tenant"], ensuresStreams: true },
   identity: {
-    publishes: ["user", "refresh_token", "membership", "invitation", "api_key", "signing_key"],
+    publishes: [
+      "user",
+      "refresh_token",
+      "membership",
+      "invitation",
+      "api_key",
+      "signing_key",
+      "scim",
+      "scim_user",
+      "scim_group",
+    ],
     consumes: { identity_tenants: `${EVENT_SUBJECT_PREFIX}.*.tenant.*` },
     ensuresStreams: true,
   },

@@ -51,6 +51,7 @@ const INLINE_SECRETS: RegExp[] = [
   /\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g, // JWT / JWS compact
   /\b(Bearer|Basic)\s+[\w\-.~+/=]{8,}/gi,
   /\btsk_(live|test)_[\w-]{8,}/g, // Tessera API keys
+  /\btss_scim_[\w-]{8,}/g, // Tessera SCIM tokens
 ];
 
 /** Masks credentials found in a string. CR/LF are handled by JSON encoding, which escapes them. */

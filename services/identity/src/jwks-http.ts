@@ -1,4 +1,4 @@
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "@tessera/platform/log";
 import type { KeyStore } from "./domain/keys.ts";
@@ -12,15 +12,32 @@ export interface JwksServer {
 /** Path of the key set, where verifiers (the kit's createTokenVerifier) fetch it. */
 export const JWKS_PATH = "/.well-known/jwks.json";
 
+/** Another HTTP handler served on the same port under a path prefix (SCIM under `/scim/v2`). */
+export interface HttpRoute {
+  prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse): void;
+}
+
 /**
  * `GET /.well-known/jwks.json` over HTTP/1.1 (the gRPC port is HTTP/2 only and verifiers fetch with
  * `fetch`). Short public caching: verifiers re-fetch on an unknown kid anyway, and a rotated key is
- * published before anything is signed with it.
+ * published before anything is signed with it. `routes` are dispatched by path prefix.
  */
-export function createJwksServer(options: { keys: KeyStore; host: string; port: number; logger: Logger }): JwksServer {
+export function createJwksServer(options: {
+  keys: KeyStore;
+  host: string;
+  port: number;
+  logger: Logger;
+  routes?: readonly HttpRoute[];
+}): JwksServer {
   const log = options.logger.child({ component: "jwks" });
   const server = createServer((req, res) => {
-    const path = (req.url ?? "").split("?")[0];
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    const route = options.routes?.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+    if (route) {
+      route.handle(req, res);
+      return;
+    }
     if (path !== JWKS_PATH) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
