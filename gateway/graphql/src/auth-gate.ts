@@ -5,7 +5,17 @@ import type { GatewayContext } from "./context.ts";
 import { getOperationAST, Kind } from "./graphql.ts";
 
 /** Root fields a caller without a credential may use. */
-const PUBLIC_ROOT_FIELDS = new Set(["__typename", "__schema", "__type", "login", "refresh", "logout"]);
+const PUBLIC_ROOT_FIELDS = new Set([
+  "__typename",
+  "__schema",
+  "__type",
+  "login",
+  "verifyMfa",
+  "startMfaEnrollment",
+  "completeMfaEnrollment",
+  "refresh",
+  "logout",
+]);
 
 /**
  * True when every root field of the operation is public: sign-in mutations and introspection

@@ -1,4 +1,4 @@
-import type { Principal } from "../context/index.ts";
+import { type Authentication, currentContext, type Principal } from "../context/index.ts";
 
 const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -12,6 +12,24 @@ export type TokenPrincipalKind = (typeof TOKEN_PRINCIPAL_KINDS)[number];
 export interface ActorClaim {
   readonly sub: string;
   readonly act?: ActorClaim;
+  /** User tokens: authentication methods (RFC 8176), e.g. ["pwd"] or ["pwd", "otp"]. */
+  readonly amr?: readonly string[];
+  /** User tokens: {@link ACR_MFA} after a second factor, {@link ACR_PASSWORD} otherwise. */
+  readonly acr?: string;
+  /** User tokens: when the user last actively authenticated, in seconds since the epoch. */
+  readonly auth_time?: number;
+}
+
+/** `acr` of a sign-in that used a second factor. */
+export const ACR_MFA = "urn:tessera:acr:mfa";
+/** `acr` of a password-only sign-in. */
+export const ACR_PASSWORD = "urn:tessera:acr:pwd";
+/** `amr` values that are a second factor (RFC 8176 `otp`, `hwk`, `swk`; Tessera's `rcv` = recovery code). */
+export const SECOND_FACTOR_METHODS: ReadonlySet<string> = new Set(["otp", "rcv", "hwk", "swk"]);
+
+/** The `acr` that a set of authentication methods earns. */
+export function acrFor(amr: readonly string[]): string {
+  return amr.some((m) => SECOND_FACTOR_METHODS.has(m)) ? ACR_MFA : ACR_PASSWORD;
 }
 
 /**
@@ -68,6 +86,28 @@ export function flattenActorChain(act: unknown): string[] {
   return chain;
 }
 
+/** The `amr`/`acr`/`auth_time` claims of a verified payload; undefined when it has no `amr`. */
+export function authenticationFromClaims(payload: Record<string, unknown>): Authentication | undefined {
+  if (payload.amr === undefined) return undefined;
+  const amr = stringList(payload, "amr");
+  const { acr, auth_time: authTime } = payload;
+  if (acr !== undefined && !isShortString(acr)) throw new ClaimsError('malformed "acr" claim');
+  if (authTime !== undefined && (typeof authTime !== "number" || !Number.isSafeInteger(authTime) || authTime < 0)) {
+    throw new ClaimsError('malformed "auth_time" claim');
+  }
+  return { amr, acr, authTime: authTime === undefined ? undefined : new Date(authTime * 1000) };
+}
+
+/**
+ * Whether the current caller signed in with a second factor no longer than `maxAgeMs` ago (a
+ * "step-up" check for sensitive operations). False outside a request and for non-user callers.
+ */
+export function hasRecentMfa(maxAgeMs: number, now = Date.now()): boolean {
+  const auth = currentContext()?.principal?.authentication;
+  if (!auth || auth.acr !== ACR_MFA || auth.authTime === undefined) return false;
+  return now - auth.authTime.getTime() <= maxAgeMs;
+}
+
 /** Turns a signature-verified JWT payload into the caller's principal and tenant. */
 export function principalFromClaims(payload: Record<string, unknown>): {
   principal: Principal;
@@ -81,6 +121,7 @@ export function principalFromClaims(payload: Record<string, unknown>): {
   // tenant ids are UUIDs everywhere (row-level security casts app.tenant_id to uuid)
   if (tid !== undefined && (typeof tid !== "string" || !TENANT_ID.test(tid)))
     throw new ClaimsError('malformed "tid" claim');
+  const authentication = authenticationFromClaims(payload);
   return {
     principal: {
       subject: sub,
@@ -88,6 +129,7 @@ export function principalFromClaims(payload: Record<string, unknown>): {
       roles: stringList(payload, "roles"),
       scopes: stringList(payload, "scopes"),
       actorChain: flattenActorChain(payload.act),
+      ...(authentication && { authentication }),
     },
     tenantId: tid,
   };

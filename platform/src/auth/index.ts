@@ -1,9 +1,15 @@
 export {
+  ACR_MFA,
+  ACR_PASSWORD,
   type ActorClaim,
+  acrFor,
+  authenticationFromClaims,
   ClaimsError,
   flattenActorChain,
+  hasRecentMfa,
   type InternalTokenClaims,
   principalFromClaims,
+  SECOND_FACTOR_METHODS,
   TOKEN_PRINCIPAL_KINDS,
   type TokenPrincipalKind,
 } from "./claims.ts";

@@ -10,6 +10,18 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** The chain of edges/services that acted on the subject's behalf (RFC 8693 `act`), outermost first. */
   readonly actorChain: readonly string[];
+  /** How a user proved who they are (`amr`, `acr`, `auth_time` claims); absent for other callers. */
+  readonly authentication?: Authentication;
+}
+
+/** A user's sign-in as their token records it (OpenID Connect `amr`, `acr`, `auth_time`). */
+export interface Authentication {
+  /** Methods used (RFC 8176): `pwd`, `otp`, `rcv` (recovery code), … */
+  readonly amr: readonly string[];
+  /** The assurance level: `urn:tessera:acr:mfa` after a second factor, `urn:tessera:acr:pwd` otherwise. */
+  readonly acr: string | undefined;
+  /** When the user last actively authenticated (not when the token was refreshed). */
+  readonly authTime: Date | undefined;
 }
 
 /** What every unit of work carries: set once at the edge (or by the auth interceptor), read everywhere. */

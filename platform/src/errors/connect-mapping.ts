@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { BadRequestSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { type Logger, rootLogger } from "../log/index.ts";
 import { DomainError, type DomainErrorKind, QuotaExceeded } from "./domain-errors.ts";
 
@@ -16,8 +16,8 @@ const codes: Record<DomainErrorKind, Code> = {
 };
 
 /**
- * Maps anything thrown by a handler to a ConnectError: domain errors keep their message and field
- * violations (as google.rpc.BadRequest details); ConnectErrors pass through; everything else
+ * Maps anything thrown by a handler to a ConnectError: domain errors keep their message, field
+ * violations (as google.rpc.BadRequest details) and reason (google.rpc.ErrorInfo); ConnectErrors pass through; everything else
  * becomes INTERNAL with a generic message and the original logged once, kept as `cause`.
  */
 export function toConnectError(err: unknown, log: Logger = rootLogger()): ConnectError {
@@ -44,6 +44,13 @@ export function toConnectError(err: unknown, log: Logger = rootLogger()): Connec
           ]
         : [];
     if (err instanceof QuotaExceeded) details.push(quotaFailure(err));
+    if (err.info) {
+      const { reason, domain, metadata = {} } = err.info;
+      details.push({
+        desc: ErrorInfoSchema,
+        value: create(ErrorInfoSchema, { reason, domain, metadata: { ...metadata } }),
+      });
+    }
     return new ConnectError(err.message, codes[err.kind], undefined, details, err);
   }
   log.error({ err }, "unexpected error in handler");

@@ -21,11 +21,27 @@ export type DomainErrorKind =
 export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
   readonly violations: readonly FieldViolation[];
+  /** A machine-readable reason, sent as a google.rpc.ErrorInfo detail. */
+  readonly info: ErrorReason | undefined;
 
-  constructor(message: string, violations: readonly FieldViolation[] = [], options?: ErrorOptions) {
+  constructor(
+    message: string,
+    violations: readonly FieldViolation[] = [],
+    options?: ErrorOptions & { info?: ErrorReason },
+  ) {
     super(message, options);
     this.violations = violations;
+    this.info = options?.info;
   }
+}
+
+/** A machine-readable cause callers can branch on (google.rpc.ErrorInfo), e.g. `STEP_UP_REQUIRED`. */
+export interface ErrorReason {
+  /** UPPER_SNAKE_CASE, unique within the domain. */
+  readonly reason: string;
+  /** Who defines the reason, e.g. `identity.tessera.io`. */
+  readonly domain: string;
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export class NotFound extends DomainError {

@@ -3,6 +3,7 @@ export {
   AlreadyExists,
   DomainError,
   type DomainErrorKind,
+  type ErrorReason,
   FailedPrecondition,
   type FieldViolation,
   InvalidArgument,

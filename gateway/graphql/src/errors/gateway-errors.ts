@@ -43,6 +43,19 @@ export class ForbiddenError extends GatewayError {
   }
 }
 
+/**
+ * The caller is known but must first sign in again with a second factor (a "step-up"): the
+ * operation is sensitive and their sign-in is not recent multi-factor one. Clients send the user
+ * through `login` + `verifyMfa` and retry.
+ */
+export class StepUpRequiredError extends GatewayError {
+  readonly code = "STEP_UP_REQUIRED";
+  override name = "StepUpRequiredError";
+  constructor(message = "Sign in again with your second factor to do this.") {
+    super(message);
+  }
+}
+
 /** The caller could not be authenticated (no, expired or revoked credential; wrong password). */
 export class UnauthenticatedError extends GatewayError {
   readonly code = "UNAUTHENTICATED";

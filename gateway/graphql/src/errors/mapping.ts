@@ -1,7 +1,7 @@
 import { type FieldPath, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type DomainErrorKind, QuotaExceeded } from "@tessera/platform/errors";
-import { BadRequestSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
 import { GraphQLError } from "../graphql.ts";
 import {
   ConflictError,
@@ -12,6 +12,7 @@ import {
   NotFoundError,
   QuotaExceededError,
   RateLimitedError,
+  StepUpRequiredError,
   UnauthenticatedError,
   UnavailableError,
 } from "./gateway-errors.ts";
@@ -23,6 +24,7 @@ import {
  * | --------------------------------------------- | ---------------------- | ----------------- |
  * | NOT_FOUND                                     | NotFoundError          | NOT_FOUND         |
  * | INVALID_ARGUMENT, OUT_OF_RANGE                | InputError (+ fields)  | BAD_USER_INPUT    |
+ * | PERMISSION_DENIED with ErrorInfo STEP_UP_REQUIRED | StepUpRequiredError | STEP_UP_REQUIRED  |
  * | PERMISSION_DENIED                             | ForbiddenError         | FORBIDDEN         |
  * | UNAUTHENTICATED                               | UnauthenticatedError   | UNAUTHENTICATED   |
  * | ALREADY_EXISTS, ABORTED, FAILED_PRECONDITION  | ConflictError          | CONFLICT          |
@@ -35,7 +37,10 @@ const BY_CODE: Partial<Record<Code, (e: ConnectError) => GatewayError>> = {
   [Code.NotFound]: () => new NotFoundError(),
   [Code.InvalidArgument]: (e) => new InputError(e.rawMessage || "Invalid input.", fieldErrorsOf(e)),
   [Code.OutOfRange]: (e) => new InputError(e.rawMessage || "Invalid input.", fieldErrorsOf(e)),
-  [Code.PermissionDenied]: (e) => new ForbiddenError(e.rawMessage || undefined),
+  [Code.PermissionDenied]: (e) =>
+    e.findDetails(ErrorInfoSchema).some((i) => i.reason === "STEP_UP_REQUIRED")
+      ? new StepUpRequiredError(e.rawMessage || undefined)
+      : new ForbiddenError(e.rawMessage || undefined),
   // the reason (expired, revoked, unknown user, wrong password) is never told
   [Code.Unauthenticated]: () => new UnauthenticatedError(),
   [Code.AlreadyExists]: (e) => new ConflictError(e.rawMessage || "Already exists."),

@@ -3,8 +3,12 @@ import { builder } from "../builder.ts";
 import { InputError, RateLimitedError, UnauthenticatedError } from "../errors/gateway-errors.ts";
 import { encodeGlobalId, parseGlobalId } from "../global-id.ts";
 import { DateTime, resultTypes, toDate } from "./common.ts";
+import { MfaRequired } from "./mfa-challenge.ts";
 
-const AuthTokensRef = builder.objectRef<Tokens>("AuthTokens").implement({
+/** A session; at login, with the enrolment deadline of an MFA policy's grace period. */
+export type SessionTokens = Tokens & { mustEnrollBy?: Date | undefined };
+
+export const AuthTokensRef = builder.objectRef<SessionTokens>("AuthTokens").implement({
   description:
     "A session: a short-lived access token (send as `Authorization: Bearer …`) and a single-use refresh token.",
   fields: (t) => ({
@@ -17,6 +21,13 @@ const AuthTokensRef = builder.objectRef<Tokens>("AuthTokens").implement({
       nullable: true,
       description: "Null for a platform-level session.",
       resolve: (s) => (s.tenantId ? encodeGlobalId("Tenant", s.tenantId) : null),
+    }),
+    mustEnrollBy: t.field({
+      type: DateTime,
+      nullable: true,
+      description:
+        "Set by `login` during the grace period of the tenant's MFA policy: enrol a second factor (`enrollTotp`) by then.",
+      resolve: (s) => s.mustEnrollBy ?? null,
     }),
   }),
 });
@@ -40,7 +51,8 @@ const LogoutInput = builder.inputType("LogoutInput", {
 
 const AUTH_ERRORS = [InputError, UnauthenticatedError, RateLimitedError];
 
-function tokensOf(res: { tokens?: Tokens | undefined }): Tokens {
+/** Identity's answer without tokens is a fault (masked), never an empty session. */
+export function tokensOf(res: { tokens?: Tokens | undefined }): Tokens {
   if (!res.tokens) throw new Error("identity answered without tokens");
   return res.tokens;
 }
@@ -48,10 +60,11 @@ function tokensOf(res: { tokens?: Tokens | undefined }): Tokens {
 builder.mutationFields((t) => ({
   login: t.field({
     type: AuthTokensRef,
-    description: "Signs in with email and password. Needs no credential.",
+    description:
+      "Signs in with email and password. Needs no credential. When a second factor is due the result is `MfaRequired`: answer its challenge with `verifyMfa` (or, for an ENROLL challenge, `startMfaEnrollment` + `completeMfaEnrollment`).",
     skipTypeScopes: true,
     args: { input: t.arg({ type: LoginInput, required: true }) },
-    errors: resultTypes("Login", "tokens", AUTH_ERRORS),
+    errors: { ...resultTypes("Login", "tokens", AUTH_ERRORS), types: [...AUTH_ERRORS, MfaRequired] },
     resolve: async (_root, { input }, ctx) => {
       let tenant: { case: "tenantId"; value: string } | { case: "tenantSlug"; value: string } | { case: undefined } = {
         case: undefined,
@@ -67,7 +80,8 @@ builder.mutationFields((t) => ({
         tenant,
         client: ctx.clientInfo,
       });
-      return tokensOf(res);
+      if (res.mfaChallenge) throw new MfaRequired(res.mfaChallenge);
+      return { ...tokensOf(res), mustEnrollBy: res.mustEnrollBy && toDate(res.mustEnrollBy) };
     },
   }),
   refresh: t.field({

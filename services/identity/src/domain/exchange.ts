@@ -52,6 +52,7 @@ async function userSubject(deps: IdentityDeps, token: string): Promise<{ subject
   }
   if (verified.principal.kind !== "user") throw new Unauthenticated(INVALID_SUBJECT);
   const userId = verified.principal.subject;
+  const auth = verified.principal.authentication;
   const tenantId = verified.tenantId?.toLowerCase();
   const found = await withTenantTransaction(
     deps.orm,
@@ -68,7 +69,16 @@ async function userSubject(deps: IdentityDeps, token: string): Promise<{ subject
   if (found.kind === "inactive") throw new PermissionDenied("the tenant is not active");
   if (found.kind === "gone") throw new Unauthenticated(INVALID_SUBJECT);
   return {
-    subject: { sub: userId, kind: "user", tid: tenantId, roles: found.roles, scopes: [] },
+    // how the user signed in travels on: services decide step-up from the internal token alone
+    subject: {
+      sub: userId,
+      kind: "user",
+      tid: tenantId,
+      roles: found.roles,
+      scopes: [],
+      amr: auth?.amr,
+      authTime: auth?.authTime,
+    },
     notAfter: verified.expiresAt,
   };
 }

@@ -1,16 +1,8 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  hkdfSync,
-  type KeyObject,
-  randomBytes,
-} from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { type Orm, type TxEntityManager, withPlatformTransaction } from "@tessera/platform/db";
 import type { Logger } from "@tessera/platform/log";
 import { calculateJwkThumbprint, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from "jose";
+import { derivedKey, seal, unseal } from "./secrets.ts";
 import { query, queryOne } from "./sql.ts";
 
 /** Algorithms identity signs with (the ones the kit's verifier accepts). */
@@ -77,29 +69,14 @@ const LOCK = "select pg_advisory_xact_lock(hashtext('tessera.identity.signing_ke
 const PUBLISHED = `select kid, alg, public_jwk, private_key_enc, rotated_at from signing_keys
   where rotated_at is null or retire_after > now() order by created_at`;
 
-function wrappingKey(kek: Buffer): Buffer {
-  return Buffer.from(hkdfSync("sha256", kek, Buffer.alloc(0), "tessera identity signing keys v1", 32));
-}
-
-function encrypt(kek: Buffer, kid: string, plaintext: Buffer): Buffer {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", kek, iv).setAAD(Buffer.from(kid));
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]);
-}
-
-function decrypt(kek: Buffer, kid: string, sealed: Buffer): Buffer {
-  const decipher = createDecipheriv("aes-256-gcm", kek, sealed.subarray(0, 12)).setAAD(Buffer.from(kid));
-  decipher.setAuthTag(sealed.subarray(12, 28));
-  return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
-}
+const wrappingKey = (kek: Buffer) => derivedKey(kek, "tessera identity signing keys v1");
 
 async function generate(alg: SigningAlg, kek: Buffer) {
   const pair = alg === "EdDSA" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
   const jwk = pair.publicKey.export({ format: "jwk" }) as JWK;
   const kid = await calculateJwkThumbprint(jwk);
   const der = pair.privateKey.export({ format: "der", type: "pkcs8" });
-  return { kid, publicJwk: { ...jwk, kid, alg, use: "sig" }, sealed: encrypt(kek, kid, der) };
+  return { kid, publicJwk: { ...jwk, kid, alg, use: "sig" }, sealed: seal(kek, kid, der) };
 }
 
 /**
@@ -133,7 +110,7 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
     for (const row of rows) {
       next.set(row.kid, { key: createPublicKey({ key: row.public_jwk, format: "jwk" }), alg: row.alg });
       if (row.rotated_at === null) {
-        const der = decrypt(kek, row.kid, row.private_key_enc);
+        const der = unseal(kek, row.kid, row.private_key_enc);
         nextActive = {
           kid: row.kid,
           alg: row.alg,

@@ -17,9 +17,10 @@ import {
   recordIpFailure,
   resetAccountFailures,
 } from "./lockout.ts";
+import { type LoginChallenge, mfaAtLogin } from "./mfa/login-gate.ts";
 import { PLATFORM_TENANT_ID, requireEdge } from "./roles.ts";
 import { newRefreshToken, sha256Hex } from "./secrets.ts";
-import { queryOne, toDate } from "./sql.ts";
+import { pgArray, queryOne, toDate, toDateOrUndefined } from "./sql.ts";
 import { tenantIdBySlug, tenantIsActive } from "./tenants.ts";
 import {
   type MembershipRecord,
@@ -41,6 +42,18 @@ export interface Session {
   /** Undefined for a platform-level session. */
   tenantId: string | undefined;
 }
+
+/** How a session's user authenticated: kept with its refresh tokens, written into its access tokens. */
+export interface SessionAuth {
+  /** RFC 8176 methods: ["pwd"], ["pwd", "otp"], ["pwd", "rcv"]. */
+  amr: readonly string[];
+  authTime: Date;
+}
+
+/** What Login answers: a session, or a challenge for a second factor (or for enrolling one). */
+export type LoginOutcome =
+  | { kind: "session"; session: Session; mustEnrollBy: Date | undefined }
+  | { kind: "challenge"; challenge: LoginChallenge };
 
 /** Login input (already shape-validated). */
 export interface LoginInput {
@@ -117,7 +130,7 @@ async function fail(
  * password and get the same answer; failures count per account (lockout with backoff) and per
  * client address (ResourceExhausted while blocked).
  */
-export async function login(deps: IdentityDeps, input: LoginInput): Promise<Session> {
+export async function login(deps: IdentityDeps, input: LoginInput): Promise<LoginOutcome> {
   requireEdge("identity.sessions.issue");
   const pre = await withPlatformTransaction(deps.orm, async (em) => {
     if (await ipBlocked(em, input.client.ip)) return { blocked: true as const };
@@ -150,34 +163,44 @@ export async function login(deps: IdentityDeps, input: LoginInput): Promise<Sess
     return fail(deps, input, undefined, LoginFailureReason.NOT_A_MEMBER, user);
   }
   const tenantId = choice.kind === "tenant" ? choice.membership.tenantId : undefined;
-  const result = await inTenant(deps, tenantId, async (em) => {
-    await resetAccountFailures(em, user.id);
+  const membership = choice.kind === "tenant" ? choice.membership : undefined;
+  const result = await inTenant(deps, tenantId, async (em): Promise<LoginOutcome | undefined> => {
     if (tenantId !== undefined && !(await tenantIsActive(em, tenantId))) {
+      await resetAccountFailures(em, user.id);
       await loginFailed(em, { userId: user.id, reason: LoginFailureReason.TENANT_INACTIVE }, input.client);
       return undefined;
     }
-    const session = await startSession(
-      deps,
-      em,
-      user,
-      choice.kind === "tenant" ? choice.membership : undefined,
-      randomUUID(),
-    );
+    // with a second factor due, the password alone resets nothing: failures keep counting until it is given
+    const gate = await mfaAtLogin(deps, em, user.id, membership);
+    if (gate.kind === "challenge") return gate;
+    await resetAccountFailures(em, user.id);
+    const session = await startSession(deps, em, user, membership, randomUUID(), {
+      amr: ["pwd"],
+      authTime: new Date(),
+    });
     await loginSucceeded(em, user.id, input.client);
-    return session;
+    return { kind: "session", session, mustEnrollBy: gate.mustEnrollBy };
   });
   if (!result) throw new PermissionDenied("the tenant is not active");
-  deps.logger.info({ user_id: user.id, session_tenant_id: tenantId ?? null }, "login succeeded");
+  deps.logger.info(
+    {
+      user_id: user.id,
+      session_tenant_id: tenantId ?? null,
+      mfa: result.kind === "challenge" ? result.challenge.purpose : "none",
+    },
+    result.kind === "challenge" ? "password verified: second factor due" : "login succeeded",
+  );
   return result;
 }
 
 /** Mints the access token and stores a new refresh token of the family, in `em`'s transaction. */
-async function startSession(
+export async function startSession(
   deps: IdentityDeps,
   em: TxEntityManager,
   user: UserRecord,
   membership: MembershipRecord | undefined,
   familyId: string,
+  auth: SessionAuth,
 ): Promise<Session> {
   const { settings } = deps;
   const access = await deps.signer.sign(
@@ -187,6 +210,8 @@ async function startSession(
       tid: membership?.tenantId,
       roles: membership ? [membership.role] : user.platformRoles,
       scopes: [],
+      amr: auth.amr,
+      authTime: auth.authTime,
     },
     settings.edgeAudience,
     settings.accessTokenTtlMs,
@@ -194,14 +219,16 @@ async function startSession(
   const refreshToken = newRefreshToken();
   const row = await queryOne<{ expires_at: unknown }>(
     em,
-    `insert into refresh_tokens (id, family_id, token_hash, user_id, tenant_id, expires_at)
-     values (?, ?, ?, ?, ?, now() + make_interval(secs => ?)) returning expires_at`,
+    `insert into refresh_tokens (id, family_id, token_hash, user_id, tenant_id, amr, auth_time, expires_at)
+     values (?, ?, ?, ?, ?, ?::text[], ?, now() + make_interval(secs => ?)) returning expires_at`,
     [
       randomUUID(),
       familyId,
       sha256Hex(refreshToken),
       user.id,
       membership?.tenantId ?? null,
+      pgArray(auth.amr),
+      auth.authTime,
       settings.refreshTokenTtlMs / 1000,
     ],
   );
@@ -220,12 +247,14 @@ interface RefreshRow {
   family_id: string;
   user_id: string;
   tenant_id: string | null;
+  amr: string[];
+  auth_time: unknown;
   expired: boolean;
   used_at: unknown;
   revoked_at: unknown;
 }
 
-const REFRESH_ROW = `select id, family_id, user_id, tenant_id, expires_at <= now() as expired, used_at, revoked_at
+const REFRESH_ROW = `select id, family_id, user_id, tenant_id, amr, coalesce(auth_time, created_at) as auth_time, expires_at <= now() as expired, used_at, revoked_at
   from refresh_tokens where token_hash = ?`;
 
 /**
@@ -260,7 +289,9 @@ export async function refresh(deps: IdentityDeps, token: string, client: ClientS
       membership = await membershipOf(em, tenantId, user.id);
       if (!membership) return { kind: "invalid" } as const;
     }
-    return { kind: "ok", session: await startSession(deps, em, user, membership, row.family_id) } as const;
+    // a refresh is no new sign-in: the session keeps its methods and auth_time
+    const auth = { amr: row.amr, authTime: toDateOrUndefined(row.auth_time) ?? new Date() };
+    return { kind: "ok", session: await startSession(deps, em, user, membership, row.family_id, auth) } as const;
   });
   switch (outcome.kind) {
     case "ok":

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { ActorClaim, TokenPrincipalKind } from "@tessera/platform/auth";
+import { type ActorClaim, acrFor, type TokenPrincipalKind } from "@tessera/platform/auth";
 import { SignJWT } from "jose";
 import type { KeyStore } from "./keys.ts";
 
@@ -11,6 +11,10 @@ export interface TokenSubject {
   roles: readonly string[];
   scopes: readonly string[];
   act?: ActorClaim | undefined;
+  /** Users: how they signed in (RFC 8176), written as `amr` with the `acr` it earns. */
+  amr?: readonly string[] | undefined;
+  /** Users: when they last actively authenticated (`auth_time`; a refresh keeps it). */
+  authTime?: Date | undefined;
 }
 
 /** A signed token and when it expires. */
@@ -39,6 +43,11 @@ export function createTokenSigner(keys: KeyStore, issuer: string): TokenSigner {
       };
       if (subject.tid !== undefined) claims.tid = subject.tid;
       if (subject.act !== undefined) claims.act = subject.act;
+      if (subject.amr !== undefined) {
+        claims.amr = [...subject.amr];
+        claims.acr = acrFor(subject.amr);
+      }
+      if (subject.authTime !== undefined) claims.auth_time = Math.floor(subject.authTime.getTime() / 1000);
       const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
         .setIssuer(issuer)

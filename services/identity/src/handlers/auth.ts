@@ -3,13 +3,18 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { type AuthService, type ClientInfo, TokenType } from "@tessera/proto/tessera/identity/v1/auth_pb";
 import type { IdentityDeps } from "../domain/deps.ts";
 import { exchangeToken } from "../domain/exchange.ts";
+import { completeEnrollment, startEnrollment, verifyMfa } from "../domain/mfa/verify.ts";
 import { login, logout, refresh } from "../domain/sessions.ts";
 import { rotateSigningKey } from "../domain/signing.ts";
 import { sessionToProto } from "./convert.ts";
+import { challengeToProto, enrollmentToProto } from "./mfa.ts";
 
 const client = (c: ClientInfo | undefined) => ({ ip: c?.ip ?? "", userAgent: c?.userAgent ?? "" });
 
-/** tessera.identity.v1.AuthService: Login, Refresh, Logout, ExchangeToken, RotateSigningKey. */
+/**
+ * tessera.identity.v1.AuthService: Login (and its MFA steps VerifyMfa, StartMfaEnrollment,
+ * CompleteMfaEnrollment), Refresh, Logout, ExchangeToken, RotateSigningKey.
+ */
 export function authHandlers(
   deps: IdentityDeps,
   allowedAudiences: (clientId: string) => Promise<readonly string[]>,
@@ -22,13 +27,41 @@ export function authHandlers(
           : req.tenant.case === "tenantSlug"
             ? { slug: req.tenant.value }
             : undefined;
-      const session = await login(deps, {
+      const outcome = await login(deps, {
         email: req.email,
         password: req.password,
         tenant,
         client: client(req.client),
       });
+      if (outcome.kind === "challenge") return { mfaChallenge: challengeToProto(outcome.challenge) };
+      return {
+        tokens: sessionToProto(outcome.session),
+        ...(outcome.mustEnrollBy && { mustEnrollBy: timestampFromDate(outcome.mustEnrollBy) }),
+      };
+    },
+    async verifyMfa(req) {
+      const code =
+        req.code.case === "totpCode"
+          ? { kind: "totp" as const, value: req.code.value }
+          : { kind: "recovery_code" as const, value: req.code.value ?? "" };
+      const session = await verifyMfa(deps, { challengeToken: req.challengeToken, code, client: client(req.client) });
       return { tokens: sessionToProto(session) };
+    },
+    async startMfaEnrollment(req) {
+      const enrollment = await startEnrollment(deps, {
+        challengeToken: req.challengeToken,
+        displayName: req.displayName,
+      });
+      return { enrollment: enrollmentToProto(enrollment) };
+    },
+    async completeMfaEnrollment(req) {
+      const { session, recoveryCodes } = await completeEnrollment(deps, {
+        challengeToken: req.challengeToken,
+        factorId: req.factorId,
+        code: req.code,
+        client: client(req.client),
+      });
+      return { tokens: sessionToProto(session), recoveryCodes };
     },
     async refresh(req) {
       return { tokens: sessionToProto(await refresh(deps, req.refreshToken, client(req.client))) };

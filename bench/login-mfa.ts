@@ -1,0 +1,218 @@
+/**
+ * identity benchmark: a sign-in with TOTP (Login answering an MFA challenge, then VerifyMfa with a
+ * code) against a password-only Login, measured in the same run and printed as ratios. The
+ * password check (argon2id, OWASP cost unless --cheap-argon2) dominates both; the second factor
+ * adds a round trip, a challenge row and an AES-GCM unseal + HMAC per active factor.
+ * Each TOTP code is accepted once per time step, so every MFA sign-in uses its own user (seeded
+ * directly, sharing one password hash). Starts its own PostgreSQL and NATS unless DATABASE_URL /
+ * NATS_URL point at them. Usage: `node bench/login-mfa.ts [--logins N] [--cheap-argon2] [--smoke]`.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { startInfra } from "@tessera/dev/infra";
+import { parseConfig } from "@tessera/platform/config";
+import {
+  createDb,
+  dropDatabase,
+  provisionDatabase,
+  runMigrations,
+  setMigrationRoles,
+  withTenantTransaction,
+} from "@tessera/platform/db";
+import { createLogger } from "@tessera/platform/log";
+import { AuthService, ServiceCredentialService } from "@tessera/proto/tessera/identity/v1/auth_pb";
+import pg from "pg";
+import { migrations } from "../services/identity/migrations/index.ts";
+import { identityEnv, settingsFrom } from "../services/identity/src/config.ts";
+import { insertPendingTotp } from "../services/identity/src/domain/mfa/factors.ts";
+import { totpCode } from "../services/identity/src/domain/mfa/totp.ts";
+import { upsertServiceClient } from "../services/identity/src/domain/service-clients.ts";
+import { insertUser } from "../services/identity/src/domain/users.ts";
+import { build } from "../services/identity/src/server.ts";
+import { LatencyRecorder, percentile } from "./support/load.ts";
+
+const { values } = parseArgs({
+  options: {
+    logins: { type: "string", default: "100" },
+    "cheap-argon2": { type: "boolean", default: false },
+    smoke: { type: "boolean", default: false },
+  },
+});
+const smoke = values.smoke === true;
+const logins = smoke ? 5 : Number(values.logins);
+if (!Number.isInteger(logins) || logins < 1) {
+  console.error("--logins must be a positive integer");
+  process.exit(2);
+}
+const cheap = smoke || values["cheap-argon2"] === true;
+const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-login-mfa-"));
+const infra = await startInfra({
+  dataDir,
+  persistent: false,
+  fast: true,
+  externalPgUrl: process.env.DATABASE_URL,
+  externalNatsUrl: process.env.NATS_URL,
+});
+const logger = createLogger({ service: "login-mfa-bench", level: "warn" });
+const database = `bench_login_mfa_${randomBytes(4).toString("hex")}`;
+const roles = { owner: `${database}_owner`, app: `${database}_app` };
+let failed = false;
+try {
+  const { ownerUrl, appUrl } = await provisionDatabase({
+    adminUrl: infra.pgAdminUrl,
+    database,
+    ownerRole: roles.owner,
+    appRole: roles.app,
+    passwords: { owner: randomBytes(18).toString("base64url"), app: randomBytes(18).toString("base64url") },
+  });
+  setMigrationRoles(roles);
+  const migrator = await createDb({ url: ownerUrl, entities: [], migrations, logger });
+  await runMigrations(migrator.orm);
+  await migrator.close();
+
+  const config = parseConfig("identity", identityEnv, {
+    DATABASE_URL: appUrl,
+    OUTBOX_RELAY_DATABASE_URL: ownerUrl,
+    NATS_URL: infra.natsUrl,
+    IDENTITY_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    IDENTITY_IP_MAX_FAILURES_PER_MINUTE: "100000",
+    ...(cheap && { IDENTITY_ARGON2_MEMORY_KIB: "1024", IDENTITY_ARGON2_TIME_COST: "1" }),
+  });
+  const settings = settingsFrom(config);
+  const app = await createDb({ url: appUrl, entities: [], logger, poolMax: 20 });
+  const identity = await build({ settings, orm: app.orm, logger, port: 0, httpPort: 0 });
+  const { url } = await identity.server.listen();
+  const transport = createGrpcTransport({ baseUrl: url });
+  const edgeSecret = randomBytes(24).toString("base64url");
+  await upsertServiceClient(identity.deps, {
+    id: "bench-edge",
+    secret: edgeSecret,
+    audiences: ["identity"],
+    roles: ["edge"],
+  });
+
+  // one password hash for every user: seeding N argon2 hashes would only slow the set-up
+  const password = randomBytes(16).toString("base64url");
+  const passwordHash = await identity.deps.hasher.hash(password);
+  const tenantId = randomUUID();
+  const seed = (label: string, withTotp: boolean) =>
+    withTenantTransaction(
+      app.orm,
+      async (em) => {
+        const email = `${label}-${randomBytes(5).toString("hex")}@example.com`;
+        const user = await insertUser(em, { email, displayName: label, passwordHash });
+        await em.execute(
+          "insert into memberships (tenant_id, user_id, role) values (?, ?, 'member')",
+          [tenantId, user.id],
+          "run",
+        );
+        if (!withTotp) return { email, secret: undefined };
+        const { factor, secret, params } = await insertPendingTotp(em, settings.keyEncryptionKey, user.id, "bench");
+        await em.execute(
+          "update mfa_factors set status = 'active', confirmed_at = now() where id = ?",
+          [factor.id],
+          "run",
+        );
+        return { email, secret: { bytes: secret, params } };
+      },
+      { tenantId },
+    );
+  const plain = await seed("plain", false);
+  const enrolled: Awaited<ReturnType<typeof seed>>[] = [];
+  for (let i = 0; i < logins; i++) enrolled.push(await seed("mfa", true));
+
+  const edgeToken = (
+    await createClient(ServiceCredentialService, transport).issueServiceToken({
+      clientId: "bench-edge",
+      clientSecret: edgeSecret,
+      audience: "identity",
+    })
+  ).accessToken;
+  const headers = { authorization: `Bearer ${edgeToken}` };
+  const auth = createClient(AuthService, transport);
+  const client = { ip: "127.0.0.1", userAgent: "bench" };
+
+  const passwordOnly = async () => {
+    const res = await auth.login({ email: plain.email, password, client }, { headers, timeoutMs: 30_000 });
+    if (!res.tokens) throw new Error("password-only login answered no tokens");
+  };
+  let next = 0;
+  const withTotp = async () => {
+    const user = enrolled[next++ % enrolled.length];
+    if (!user?.secret) throw new Error("no enrolled user");
+    const res = await auth.login({ email: user.email, password, client }, { headers, timeoutMs: 30_000 });
+    const challengeToken = res.mfaChallenge?.challengeToken;
+    if (!challengeToken) throw new Error("login answered no MFA challenge");
+    const code = totpCode(user.secret.bytes, user.secret.params, Date.now());
+    const done = await auth.verifyMfa(
+      { challengeToken, code: { case: "totpCode", value: code }, client },
+      { headers, timeoutMs: 30_000 },
+    );
+    if (!done.tokens) throw new Error("VerifyMfa answered no tokens");
+  };
+
+  // sequential, alternating (so drift in the machine's load hits both alike): one sign-in at a time
+  const recorders = { password: new LatencyRecorder(), totp: new LatencyRecorder() };
+  const elapsed = { password: 0, totp: 0 };
+  await passwordOnly(); // warm-up (connections, prepared statements)
+  for (let i = 0; i < logins; i++) {
+    for (const [name, run] of [
+      ["password", passwordOnly],
+      ["totp", withTotp],
+    ] as const) {
+      const t0 = performance.now();
+      await run();
+      const ms = performance.now() - t0;
+      recorders[name].add(ms * 1e6);
+      elapsed[name] += ms;
+    }
+  }
+  const row = (name: string, key: "password" | "totp") => {
+    const sorted = recorders[key].sorted();
+    return {
+      name,
+      perSec: (logins / elapsed[key]) * 1000,
+      p50: percentile(sorted, 0.5) / 1e6,
+      p95: percentile(sorted, 0.95) / 1e6,
+    };
+  };
+  const base = row("password only (Login)", "password");
+  const mfa = row("password + TOTP (Login, VerifyMfa)", "totp");
+  const cells = [base, mfa].map((r) => [
+    r.name,
+    r.perSec.toFixed(1),
+    r.p50.toFixed(2),
+    r.p95.toFixed(2),
+    `${(r.p50 / base.p50).toFixed(2)}x`,
+  ]);
+  const header = ["sign-in", "per s", "p50 ms", "p95 ms", "p50 vs password"];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
+  const line = (c: string[]) =>
+    c.map((v, i) => (i === 0 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join("  ");
+  if (smoke) console.log("SMOKE RUN: tiny counts, numbers mean nothing");
+  console.log(
+    `login with TOTP vs password only: ${logins} sign-ins each, one at a time, argon2id m=${config.IDENTITY_ARGON2_MEMORY_KIB} t=${config.IDENTITY_ARGON2_TIME_COST}, client and server in one process`,
+  );
+  console.log([line(header), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n"));
+  console.log(`TOTP sign-in costs ${(mfa.p50 / base.p50).toFixed(2)}x a password-only one (p50)`);
+  await identity.server.shutdown("bench done");
+  await app.close();
+} catch (err) {
+  failed = true;
+  console.error(err);
+} finally {
+  await dropDatabase(infra.pgAdminUrl, database).catch((err: unknown) => console.error(err));
+  const admin = new pg.Client({ connectionString: infra.pgAdminUrl });
+  await admin.connect();
+  for (const role of Object.values(roles)) await admin.query(`drop role if exists "${role}"`).catch(() => undefined);
+  await admin.end();
+  await infra.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
