@@ -59,4 +59,20 @@ describe("benchmarks, smoke mode", () => {
       await admin.end();
     }
   }, 180_000);
+
+  it("bench/login-mfa.ts --smoke: signs in with and without TOTP and prints the ratio", async () => {
+    const { code, stdout, stderr } = await runBench("login-mfa.ts", ["--smoke"], 120_000);
+    expect(code, `${stderr}\n${stdout}`).toBe(0);
+    expect(stdout).toContain("SMOKE RUN");
+    expect(stdout).toMatch(/^password only \(Login\) .* 1\.00x$/m);
+    expect(stdout).toMatch(/^password \+ TOTP \(Login, VerifyMfa\) .* \d+\.\d+x$/m);
+  }, 130_000);
+
+  it("bench/scim-list.ts --smoke: lists a tenant's users over SCIM (pages, filters) and prints p50/p95", async () => {
+    const { code, stdout, stderr } = await runBench("scim-list.ts", ["--smoke"], 120_000);
+    expect(code, `${stderr}\n${stdout}`).toBe(0);
+    expect(stdout).toContain("SMOKE RUN");
+    expect(stdout).toMatch(/^page of 100 in the middle +\d+ +\d+ +\d+\.\d +\d+\.\d$/m);
+    expect(stdout).toMatch(/^userName eq \(IdP lookup\) +\d+ +\d+ +\d+\.\d +\d+\.\d$/m);
+  }, 130_000);
 });

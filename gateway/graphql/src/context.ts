@@ -77,6 +77,23 @@ export function createContext(
   const tokens: RequestTokens = new Map();
   let session: Promise<Session> | undefined;
   let established = false;
+  const establish = (): Promise<Session> => {
+    session ??= (async () => {
+      if (credentialError !== undefined) throw fromServiceError(credentialError);
+      if (!credential) throw new UnauthenticatedError();
+      const token = await requestInternalToken(deps.exchanger, credential, tokens).catch((err: unknown) => {
+        throw fromServiceError(err);
+      });
+      const claims = decodeJwt(token);
+      established = true;
+      return {
+        tenantId: typeof claims.tid === "string" ? claims.tid.toLowerCase() : undefined,
+        subject: String(claims.sub ?? ""),
+        kind: String(claims.kind ?? ""),
+      };
+    })();
+    return session;
+  };
   return {
     requestId,
     credential,
@@ -84,27 +101,14 @@ export function createContext(
       ip: clientIp(req, deps.trustedProxyHops),
       userAgent: (header(req, "user-agent") ?? "").slice(0, 512),
     },
-    rpc: bindToRequest(deps.clients, credential, tokens),
+    rpc: bindToRequest(deps.clients, credential, tokens, {
+      requestId,
+      tenantId: async () => (await establish()).tenantId,
+    }),
     taskEvents: deps.taskEvents,
     pages: deps.pages,
     shutdown: deps.shutdown,
-    session() {
-      session ??= (async () => {
-        if (credentialError !== undefined) throw fromServiceError(credentialError);
-        if (!credential) throw new UnauthenticatedError();
-        const token = await requestInternalToken(deps.exchanger, credential, tokens).catch((err: unknown) => {
-          throw fromServiceError(err);
-        });
-        const claims = decodeJwt(token);
-        established = true;
-        return {
-          tenantId: typeof claims.tid === "string" ? claims.tid.toLowerCase() : undefined,
-          subject: String(claims.sub ?? ""),
-          kind: String(claims.kind ?? ""),
-        };
-      })();
-      return session;
-    },
+    session: establish,
     hasSession: () => established,
     async revalidate() {
       if (!credential) throw new UnauthenticatedError();

@@ -2,16 +2,22 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { DescService } from "@bufbuild/protobuf";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { type ServiceTokenSource, serviceTokenInterceptor } from "@tessera/platform/auth";
+import { runWithContext } from "@tessera/platform/context";
 import {
   type EdgeCredential,
   exchangeInterceptor,
   runWithCredential,
   type TokenExchanger,
 } from "@tessera/platform/edge";
-import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
+import { closeServiceClient, createServiceClient, type ServiceRoute } from "@tessera/platform/rpc-client";
 import { telemetryClientInterceptor } from "@tessera/platform/telemetry";
+import { placementRoute, type TenantResolver } from "@tessera/platform/tenancy-client";
 import { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
+import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
+import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
+import { MfaService } from "@tessera/proto/tessera/identity/v1/mfa_pb";
+import { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
 import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import { TenantService } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
@@ -23,7 +29,16 @@ export interface ServiceClients {
   readonly auth: Client<typeof AuthService>;
   /** identity's UserService as the caller (exchanged token, audience `identity`). */
   readonly users: Client<typeof UserService>;
-  /** projects' services as the caller (exchanged token, audience `projects`). */
+  /** identity's MfaService as the caller (audience `identity`): the caller's factors, the tenant's MFA policy. */
+  readonly mfa: Client<typeof MfaService>;
+  /** identity's MembershipService, ApiKeyService and SessionService as the caller (audience `identity`). */
+  readonly memberships: Client<typeof MembershipService>;
+  readonly apiKeys: Client<typeof ApiKeyService>;
+  readonly sessions: Client<typeof SessionService>;
+  /**
+   * projects' services as the caller (exchanged token, audience `projects`), at the tenant's own
+   * instance when its placement has one (a silo tenant), else at PROJECTS_URL.
+   */
   readonly projects: Client<typeof ProjectService>;
   readonly tasks: Client<typeof TaskService>;
   /** tenancy as the caller (audience `tenancy`): a tenant's own users may read their tenant. */
@@ -35,7 +50,10 @@ export interface ServiceClients {
 /** Options of {@link createServiceClients}. */
 export interface ServiceClientsOptions {
   readonly identityUrl: string;
+  /** projects' shared (pool) instance. */
   readonly projectsUrl: string;
+  /** Where a tenant's own instances are found (placement endpoints); without it, always projectsUrl. */
+  readonly resolver?: TenantResolver;
   readonly tenancyUrl: string;
   readonly auditUrl: string;
   readonly exchanger: TokenExchanger;
@@ -81,17 +99,28 @@ function perRequestExchanger(inner: TokenExchanger): TokenExchanger {
 /** Creates the service clients: telemetry first, then the extra interceptors, then credentials. */
 export function createServiceClients(options: ServiceClientsOptions): ServiceClients & { close(): void } {
   const exchanger = perRequestExchanger(options.exchanger);
-  const make = <S extends DescService>(service: S, baseUrl: string, credentials: Interceptor): Client<S> =>
+  const make = <S extends DescService>(
+    service: S,
+    baseUrl: string,
+    credentials: Interceptor,
+    route?: ServiceRoute,
+  ): Client<S> =>
     createServiceClient(service, {
       baseUrl,
       defaultTimeoutMs: options.timeoutMs,
       interceptors: [telemetryClientInterceptor(), ...(options.interceptors ?? []), credentials],
+      ...(route && { route }),
     });
+  const projectsRoute = options.resolver && placementRoute(options.resolver, "projects");
   const clients = {
     auth: make(AuthService, options.identityUrl, serviceTokenInterceptor(options.serviceTokens, "identity")),
     users: make(UserService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
-    projects: make(ProjectService, options.projectsUrl, exchangeInterceptor(exchanger, "projects")),
-    tasks: make(TaskService, options.projectsUrl, exchangeInterceptor(exchanger, "projects")),
+    mfa: make(MfaService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    memberships: make(MembershipService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    apiKeys: make(ApiKeyService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    sessions: make(SessionService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    projects: make(ProjectService, options.projectsUrl, exchangeInterceptor(exchanger, "projects"), projectsRoute),
+    tasks: make(TaskService, options.projectsUrl, exchangeInterceptor(exchanger, "projects"), projectsRoute),
     tenancy: make(TenantService, options.tenancyUrl, exchangeInterceptor(exchanger, "tenancy")),
     audit: make(AuditService, options.auditUrl, exchangeInterceptor(exchanger, "audit")),
   };
@@ -112,20 +141,36 @@ export function requestInternalToken(
   return requestTokens.run(tokens, () => perRequestExchanger(exchanger).internalToken(credential, "identity"));
 }
 
+/** The request a caller's calls belong to, whatever async context they run in. */
+export interface RequestScope {
+  readonly requestId: string;
+  /** The caller's tenant (from the exchanged token; undefined for platform-level callers). */
+  tenantId(): Promise<string | undefined>;
+}
+
 /**
  * The clients bound to one request: every call runs with the request's credential (exchanged once
- * per audience per request) and fails with a gateway error (see errors/mapping.ts) rather than a
+ * per audience per request), its request id and its caller's tenant (which picks the tenant's own
+ * instance of a service), and fails with a gateway error (see errors/mapping.ts) rather than a
  * raw gRPC status. Binding explicitly, rather than relying on ambient context, keeps calls made
- * from subscription streams (resumed outside the request's async context) correctly attributed.
+ * from subscription streams (resumed outside the request's async context) correctly attributed
+ * and routed.
  */
 export function bindToRequest(
   clients: ServiceClients,
   credential: EdgeCredential | undefined,
   tokens: RequestTokens,
+  scope?: RequestScope,
 ): ServiceClients {
   const asCaller = <T>(call: () => Promise<T>): Promise<T> => {
     const inScope = () => requestTokens.run(tokens, call);
-    return (credential ? runWithCredential(credential, inScope) : inScope()).catch((err: unknown) => {
+    const run = async () => {
+      if (!credential) return inScope();
+      if (!scope) return runWithCredential(credential, inScope);
+      const tenantId = await scope.tenantId();
+      return runWithContext({ requestId: scope.requestId, tenantId }, () => runWithCredential(credential, inScope));
+    };
+    return run().catch((err: unknown) => {
       throw fromServiceError(err);
     });
   };
@@ -136,6 +181,10 @@ export function bindToRequest(
   return {
     auth: bindClient(clients.auth, asGateway),
     users: bindClient(clients.users, asCaller),
+    mfa: bindClient(clients.mfa, asCaller),
+    memberships: bindClient(clients.memberships, asCaller),
+    apiKeys: bindClient(clients.apiKeys, asCaller),
+    sessions: bindClient(clients.sessions, asCaller),
     projects: bindClient(clients.projects, asCaller),
     tasks: bindClient(clients.tasks, asCaller),
     tenancy: bindClient(clients.tenancy, asCaller),

@@ -11,6 +11,8 @@ import { inRequestScope, stateOf } from "./request-state.ts";
 export const PROJECTS_AUDIENCE = "projects";
 /** The audience of /v1/audit-events' calls (a second exchange, for those routes only). */
 export const AUDIT_AUDIENCE = "audit";
+/** The audience of the tenant-administration routes' calls (/v1/members, …): identity. */
+export const IDENTITY_AUDIENCE = "identity";
 
 function singleHeader(req: FastifyRequest, name: string): string | undefined {
   const value = req.headers[name];

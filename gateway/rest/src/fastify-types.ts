@@ -4,6 +4,11 @@ export interface RouteMeta {
   readonly auth?: boolean;
   /** Honours `Idempotency-Key` (creations). */
   readonly idempotent?: boolean;
+  /**
+   * Top-level fields of the JSON answer left out of the Idempotency-Key record (secrets shown once):
+   * a replay answers without them.
+   */
+  readonly notStored?: readonly string[];
 }
 
 /** A route as the edge registered it (the inventory the OpenAPI test checks the document against). */

@@ -90,9 +90,23 @@ export async function settleIdempotency(
       const value = reply.getHeader(name);
       if (value !== undefined) headers[name] = String(value);
     }
-    await lease.complete({ status, headers, body });
+    await lease.complete({ status, headers, body: withoutSecrets(body, req.routeOptions.config?.tessera?.notStored) });
   } catch (err) {
     // the key stays claimed until IDEMPOTENCY_LOCK_MS passes; then a retry takes it over
     logger.warn({ err, status_code: status }, "could not record the idempotent response");
+  }
+}
+
+/** The body to keep: without the route's secret fields (a replay must not hand a secret out again). */
+function withoutSecrets(body: string, fields: readonly string[] | undefined): string {
+  if (!fields?.length) return body;
+  try {
+    const value = JSON.parse(body) as unknown;
+    if (!value || typeof value !== "object" || Array.isArray(value)) return body;
+    const kept = { ...(value as Record<string, unknown>) };
+    for (const f of fields) delete kept[f];
+    return JSON.stringify(kept);
+  } catch {
+    return body;
   }
 }

@@ -1,6 +1,6 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { DomainError, toConnectError } from "@tessera/platform/errors";
-import { BadRequestSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema, QuotaFailureSchema } from "@tessera/proto/google/rpc/error_details_pb";
 
 /** A field-level problem with the request, named the way the REST API spells the field. */
 export interface FieldError {
@@ -29,6 +29,7 @@ export const PROBLEM_KINDS = {
   unauthenticated: { status: 401, title: "Unauthenticated" },
   forbidden: { status: 403, title: "Forbidden" },
   "quota-exceeded": { status: 403, title: "Plan quota exceeded" },
+  "step-up-required": { status: 403, title: "Recent multi-factor sign-in required" },
   "not-found": { status: 404, title: "Not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
@@ -157,6 +158,12 @@ export function fromConnectError(err: ConnectError): ProblemError {
     return new ProblemError("quota-exceeded", err.rawMessage, undefined, {}, { ...p, ...quota });
   }
   let kind = GRPC_TO_PROBLEM[err.code] ?? "internal";
+  // a sensitive operation refused for want of a recent second factor (ErrorInfo STEP_UP_REQUIRED)
+  if (
+    err.code === Code.PermissionDenied &&
+    err.findDetails(ErrorInfoSchema).some((i) => i.reason === "STEP_UP_REQUIRED")
+  )
+    kind = "step-up-required";
   if (err.code === Code.FailedPrecondition && errors.some((e) => e.field === "If-Match")) kind = "precondition-failed";
   let detail = GENERIC_DETAIL[kind] ?? err.rawMessage;
   if (errors.some((e) => e.field === "cursor")) detail = "invalid cursor";

@@ -3,7 +3,12 @@ import { exchangeInterceptor, type TokenExchanger } from "@tessera/platform/edge
 import type { Logger } from "@tessera/platform/log";
 import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
 import { telemetryClientInterceptor } from "@tessera/platform/telemetry";
+import { placementRoute, type TenantResolver } from "@tessera/platform/tenancy-client";
 import { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
+import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
+import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
+import { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
+import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import Fastify, {
   type FastifyInstance,
@@ -12,7 +17,7 @@ import Fastify, {
   type RouteOptions,
 } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import { AUDIT_AUDIENCE, authenticate, PROJECTS_AUDIENCE } from "./auth.ts";
+import { AUDIT_AUDIENCE, authenticate, IDENTITY_AUDIENCE, PROJECTS_AUDIENCE } from "./auth.ts";
 import { problemErrorHandler, sendProblem } from "./errors.ts";
 import type { RegisteredRoute } from "./fastify-types.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
@@ -22,9 +27,13 @@ import { registerOpenApi } from "./openapi.ts";
 import { notFound } from "./problems.ts";
 import { type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
 import { inRequestScope, requestScopedExchanger, stateOf } from "./request-state.ts";
+import { apiKeyRoutes } from "./routes/v1/api-keys.ts";
 import { auditEventRoutes } from "./routes/v1/audit-events.ts";
 import { commentRoutes } from "./routes/v1/comments.ts";
+import type { IdentityClients } from "./routes/v1/identity-common.ts";
+import { memberRoutes } from "./routes/v1/members.ts";
 import { projectRoutes } from "./routes/v1/projects.ts";
+import { sessionRoutes } from "./routes/v1/sessions.ts";
 import { taskRoutes } from "./routes/v1/tasks.ts";
 import { lifecycleHeaders, type VersionPolicy, versionOfPath } from "./versions.ts";
 
@@ -33,10 +42,17 @@ export interface RestDeps {
   readonly logger: Logger;
   /** The kit's token exchanger (identity); build scopes it to one exchange per request and audience. */
   readonly exchanger: TokenExchanger;
-  /** projects' gRPC base URL. */
+  /** projects' gRPC base URL (its shared instance). */
   readonly projectsUrl: string;
+  /**
+   * Tenant placements: a silo tenant's calls go to its own projects (`endpoints.projects`); a
+   * tenant that cannot be resolved gets 503. Without it every call goes to projectsUrl.
+   */
+  readonly resolver?: TenantResolver | undefined;
   /** audit's gRPC base URL (/v1/audit-events); those routes answer 503 without it. */
   readonly auditUrl?: string | undefined;
+  /** identity's gRPC base URL for /v1/members, /v1/invitations, /v1/api-keys, /v1/sessions (503 without it). */
+  readonly identityUrl?: string | undefined;
   readonly idempotency: IdempotencyStore;
   /** Per-tenant limits; none when omitted. */
   readonly rateLimiter?: RateLimiter | undefined;
@@ -89,8 +105,12 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
     interceptors: [telemetryClientInterceptor(), exchangeInterceptor(exchanger, PROJECTS_AUDIENCE)],
     logger: log,
   };
-  const projects = createServiceClient(ProjectService, clientOptions);
-  const tasks = createServiceClient(TaskService, clientOptions);
+  const projectsOptions = {
+    ...clientOptions,
+    ...(deps.resolver && { route: placementRoute(deps.resolver, "projects") }),
+  };
+  const projects = createServiceClient(ProjectService, projectsOptions);
+  const tasks = createServiceClient(TaskService, projectsOptions);
   const audit = deps.auditUrl
     ? createServiceClient(AuditService, {
         ...clientOptions,
@@ -98,10 +118,24 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
         interceptors: [telemetryClientInterceptor(), exchangeInterceptor(exchanger, AUDIT_AUDIENCE)],
       })
     : undefined;
+  const identityOptions = {
+    ...clientOptions,
+    baseUrl: deps.identityUrl ?? "",
+    interceptors: [telemetryClientInterceptor(), exchangeInterceptor(exchanger, IDENTITY_AUDIENCE)],
+  };
+  const identity: IdentityClients | undefined = deps.identityUrl
+    ? {
+        memberships: createServiceClient(MembershipService, identityOptions),
+        apiKeys: createServiceClient(ApiKeyService, identityOptions),
+        sessions: createServiceClient(SessionService, identityOptions),
+        users: createServiceClient(UserService, identityOptions),
+      }
+    : undefined;
   app.addHook("onClose", async () => {
     closeServiceClient(projects);
     closeServiceClient(tasks);
     if (audit) closeServiceClient(audit);
+    for (const client of Object.values(identity ?? {})) closeServiceClient(client);
   });
 
   const auth: onRequestHookHandler = authenticate(exchanger, deps.rateLimiter);
@@ -147,5 +181,8 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
   taskRoutes(app, tasks);
   commentRoutes(app, tasks);
   auditEventRoutes(app, audit);
+  memberRoutes(app, identity);
+  apiKeyRoutes(app, identity);
+  sessionRoutes(app, identity);
   return app;
 }

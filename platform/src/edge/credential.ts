@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
-import { Unauthenticated } from "../errors/index.ts";
+import { InvalidArgument, Unauthenticated } from "../errors/index.ts";
 
 /** What an end user or partner presented at the edge. */
 export type EdgeCredential =
@@ -13,12 +13,20 @@ const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 /**
  * The credential of an HTTP request: `Authorization: Bearer <access token>` or an API key
  * (`Authorization: Bearer tsk_live_…` or `X-Api-Key: tsk_live_…`). Undefined when none was sent;
- * Unauthenticated when one was sent malformed (so it is never silently ignored).
+ * Unauthenticated when one was sent malformed (so it is never silently ignored); InvalidArgument
+ * (naming both headers) when both headers carry one: the caller would be ambiguous, so neither
+ * is picked.
  */
 export function credentialFromHeaders(
   authorization: string | undefined,
   apiKey: string | undefined,
 ): EdgeCredential | undefined {
+  if (apiKey !== undefined && apiKey !== "" && authorization !== undefined && authorization !== "") {
+    throw new InvalidArgument("send one credential: an API key (X-Api-Key) or an Authorization header, not both", [
+      { field: "Authorization", message: "not allowed together with X-Api-Key" },
+      { field: "X-Api-Key", message: "not allowed together with Authorization" },
+    ]);
+  }
   if (apiKey !== undefined && apiKey !== "") {
     if (!API_KEY.test(apiKey)) throw new Unauthenticated("malformed API key");
     return { kind: "api_key", key: apiKey };

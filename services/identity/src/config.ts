@@ -40,6 +40,8 @@ export const identityEnv = z.object({
   IDENTITY_SERVICE_TOKEN_TTL_MS: ms(10 * MINUTE, MINUTE, 60 * MINUTE),
   IDENTITY_REFRESH_TOKEN_TTL_MS: ms(30 * DAY, 10 * MINUTE, 365 * DAY),
   IDENTITY_INVITATION_TTL_MS: ms(7 * DAY, MINUTE, 90 * DAY),
+  /** How long a rotated-out SCIM token stays valid at most (until the new one is first used). */
+  IDENTITY_SCIM_ROTATION_OVERLAP_MS: ms(60 * MINUTE, 0, DAY),
   /** OWASP (2024) argon2id minimum: m=19456 KiB, t=2, p=1. Lower only in tests. */
   IDENTITY_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8).max(4_194_304).default(19_456),
   IDENTITY_ARGON2_TIME_COST: z.coerce.number().int().min(1).max(20).default(2),
@@ -50,6 +52,11 @@ export const identityEnv = z.object({
   IDENTITY_IP_MAX_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(50),
   IDENTITY_IP_BLOCK_BASE_MS: ms(MINUTE, 1_000, DAY),
   IDENTITY_IP_BLOCK_MAX_MS: ms(60 * MINUTE, 1_000, 7 * DAY),
+  /** The issuer an authenticator app shows next to the account (otpauth:// `issuer`). */
+  IDENTITY_MFA_ISSUER: z.string().min(1).max(64).default("Tessera"),
+  IDENTITY_MFA_CHALLENGE_TTL_MS: ms(5 * MINUTE, 30_000, 15 * MINUTE),
+  /** Sensitive operations need a second factor no older than this (step-up). */
+  IDENTITY_STEP_UP_MAX_AGE_MS: ms(10 * MINUTE, MINUTE, DAY),
   IDENTITY_CONSUME_TENANT_EVENTS: env.bool(true),
   IDENTITY_TENANT_CONSUMER_NAME: z
     .string()
@@ -72,9 +79,11 @@ export interface IdentitySettings {
   serviceTokenTtlMs: number;
   refreshTokenTtlMs: number;
   invitationTtlMs: number;
+  scimRotationOverlapMs: number;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   lockout: { threshold: number; baseMs: number; maxMs: number };
   ipLimit: { maxFailuresPerMinute: number; blockBaseMs: number; blockMaxMs: number };
+  mfa: { issuer: string; challengeTtlMs: number; stepUpMaxAgeMs: number };
 }
 
 /** Domain settings from the parsed environment. */
@@ -90,6 +99,7 @@ export function settingsFrom(config: IdentityConfig): IdentitySettings {
     serviceTokenTtlMs: config.IDENTITY_SERVICE_TOKEN_TTL_MS,
     refreshTokenTtlMs: config.IDENTITY_REFRESH_TOKEN_TTL_MS,
     invitationTtlMs: config.IDENTITY_INVITATION_TTL_MS,
+    scimRotationOverlapMs: config.IDENTITY_SCIM_ROTATION_OVERLAP_MS,
     argon2: {
       memoryCost: config.IDENTITY_ARGON2_MEMORY_KIB,
       timeCost: config.IDENTITY_ARGON2_TIME_COST,
@@ -104,6 +114,11 @@ export function settingsFrom(config: IdentityConfig): IdentitySettings {
       maxFailuresPerMinute: config.IDENTITY_IP_MAX_FAILURES_PER_MINUTE,
       blockBaseMs: config.IDENTITY_IP_BLOCK_BASE_MS,
       blockMaxMs: config.IDENTITY_IP_BLOCK_MAX_MS,
+    },
+    mfa: {
+      issuer: config.IDENTITY_MFA_ISSUER,
+      challengeTtlMs: config.IDENTITY_MFA_CHALLENGE_TTL_MS,
+      stepUpMaxAgeMs: config.IDENTITY_STEP_UP_MAX_AGE_MS,
     },
   };
 }

@@ -2,12 +2,18 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import { AuthService, ServiceCredentialService } from "@tessera/proto/tessera/identity/v1/auth_pb";
 import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
+import { MfaService } from "@tessera/proto/tessera/identity/v1/mfa_pb";
+import { ScimService } from "@tessera/proto/tessera/identity/v1/scim_pb";
+import { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
 import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
 import type { IdentityDeps } from "./domain/deps.ts";
 import { apiKeyHandlers } from "./handlers/api-keys.ts";
 import { authHandlers } from "./handlers/auth.ts";
 import { membershipHandlers } from "./handlers/memberships.ts";
+import { mfaHandlers } from "./handlers/mfa.ts";
+import { scimHandlers } from "./handlers/scim.ts";
 import { serviceCredentialHandlers } from "./handlers/service-credentials.ts";
+import { sessionHandlers } from "./handlers/sessions.ts";
 import { userHandlers } from "./handlers/users.ts";
 
 /** The one service type reachable without an internal token. */
@@ -21,5 +27,8 @@ export function routes(deps: IdentityDeps, allowedAudiences: (clientId: string) 
     router.service(UserService, userHandlers(deps));
     router.service(MembershipService, membershipHandlers(deps));
     router.service(ApiKeyService, apiKeyHandlers(deps));
+    router.service(ScimService, scimHandlers(deps));
+    router.service(MfaService, mfaHandlers(deps));
+    router.service(SessionService, sessionHandlers(deps));
   };
 }

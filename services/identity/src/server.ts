@@ -16,6 +16,7 @@ import { createTokenSigner } from "./domain/tokens.ts";
 import { startTenantConsumer } from "./events/consume-tenant-events.ts";
 import { createJwksServer, type JwksServer } from "./jwks-http.ts";
 import { PUBLIC_SERVICES, routes } from "./routes.ts";
+import { createScimHandler, SCIM_PATH } from "./scim/router.ts";
 
 /** The service name: the `aud` of internal tokens addressed to identity. */
 export const SERVICE = "identity";
@@ -93,6 +94,7 @@ export async function build(options: BuildOptions): Promise<IdentityServer> {
     host: options.host ?? "127.0.0.1",
     port: options.httpPort ?? 0,
     logger,
+    routes: [{ prefix: SCIM_PATH, handle: createScimHandler(deps) }],
   });
   let consumer: RunningConsumer | undefined;
   let jwksUrl = "";

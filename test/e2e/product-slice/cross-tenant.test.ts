@@ -1,24 +1,28 @@
 /**
- * Cross-tenant matrix across tiers: tenant A lives in the bridge tier (its own database, moved
- * there through MoveTenant before it had data), tenant B in the pool. Every projects RPC, GraphQL
- * field / mutation and REST route is called with one tenant's credentials against the other's ids
- * (plain ids, Relay global ids, ids in list filters, its pagination cursors), in both directions
- * (B → A: pool → bridge, A → B: bridge → pool, alternating rounds), each answer compared — status
- * and full body, after removing request / trace ids — with the answer for a freshly generated
- * nonexistent id of the same shape. A tenant's lists must never contain the other's ids, and both
- * tenants' data must be unchanged afterwards.
+ * Cross-tenant matrix across tiers: tenant A lives in the silo tier (its own database and its own
+ * projects process, which the gateways route its calls to), B in the bridge tier (its own
+ * database), C in the pool; A and B were moved there through MoveTenant before they had data. Every
+ * projects RPC, GraphQL field / mutation and REST route is called with one tenant's credentials
+ * against another's ids (plain ids, Relay global ids, ids in list filters, its pagination
+ * cursors), in all six directions (rounds rotate through them; gRPC goes to the instance serving
+ * the prober, so a silo prober asks its own process), each answer compared — status and full body,
+ * after removing request / trace ids — with the answer for a freshly generated nonexistent id of
+ * the same shape. A tenant's lists must never contain another's ids, and every tenant's data must
+ * be unchanged afterwards.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { ConnectError } from "@connectrpc/connect";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { adminQuery, databasesLike } from "../tiers/support.ts";
-import { globalId, type Json, projectKey, type Slice, type SliceTenant, startSlice } from "./setup.ts";
+import { globalId, type Json, localId, projectKey, type Slice, type SliceTenant, startSlice } from "./setup.ts";
 
 let slice: Slice;
 
-/** Rounds of the whole matrix, alternating the direction (even: B probes A, odd: A probes B). */
-const ROUNDS = Number(process.env.SLICE_ROUNDS ?? 8);
+/** Rounds of the whole matrix, rotating through the six directions. */
+const ROUNDS = Number(process.env.SLICE_ROUNDS ?? 12);
 const CONCURRENCY = 4;
 
 /** What one tenant holds: the data the other tenant probes for, and its own objects it probes with. */
@@ -35,7 +39,7 @@ interface Owned {
 
 /** One tenant of the matrix. */
 interface Side {
-  name: "A" | "B";
+  name: "A" | "B" | "C";
   t: SliceTenant;
   /** A marker in every name the tenant writes: any answer to the other tenant that contains it is a leak. */
   secret: string;
@@ -46,6 +50,7 @@ interface Side {
 }
 let A: Side;
 let B: Side;
+let C: Side;
 
 /** Who probes whom. */
 interface Direction {
@@ -82,6 +87,17 @@ function forgeCursor(cursor: string): string {
     return Buffer.from(`${prefix}:${skip}:${forgeServiceToken(rest.join(":"))}`, "utf8").toString("base64url");
   }
   return forgeServiceToken(cursor);
+}
+
+/** An identity page token (or GraphQL cursor around one) of the same shape, for another tenant and position. */
+function forgeIdentityCursor(cursor: string): string {
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  if (text.startsWith("c1:")) {
+    const [prefix, skip, ...rest] = text.split(":");
+    return Buffer.from(`${prefix}:${skip}:${forgeIdentityCursor(rest.join(":"))}`, "utf8").toString("base64url");
+  }
+  const token = JSON.parse(text) as { t: string; l: string; a: string; i: string };
+  return Buffer.from(JSON.stringify({ ...token, t: randomUUID(), i: randomUUID() })).toString("base64url");
 }
 
 // ---- normalizing answers ---------------------------------------------------------------------------------
@@ -163,7 +179,7 @@ function probes({ prober, owner }: Direction): Probe[] {
   ) => out.push({ name: `rpc ${name}`, values, fake, run: (v) => rpcAnswer(() => run(v)) });
   let bTokenRpc = "";
   let bAccess = "";
-  const c = () => slice.rpc(bTokenRpc);
+  const c = () => slice.rpc(bTokenRpc, b);
   // fresh credentials of the prober's admin for each round
   const setup = async () => {
     bTokenRpc = await b.admin.internalToken("projects");
@@ -406,6 +422,98 @@ function probes({ prober, owner }: Direction): Probe[] {
     undefined,
     fakeCursor(xc.comments as string),
   );
+  // tenant administration (identity): members, invitations, API keys and sessions, as the prober's admin user
+  const adminData = administered.get(a.id);
+  if (!adminData) throw new Error("the owner's administration ids were not gathered");
+  const restAsUser = (
+    name: string,
+    values: string[],
+    method: string,
+    path: (v: string[]) => string,
+    body?: (v: string[]) => unknown,
+    fake = uuidFake(values.length),
+  ) =>
+    out.push({
+      name: `rest(user) ${name}`,
+      values,
+      fake,
+      run: async (v) => {
+        const b2 = body?.(v);
+        const res = await fetch(`${slice.rest.url}${path(v)}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${bAccess}`,
+            ...(b2 !== undefined && { "content-type": "application/json" }),
+          },
+          ...(b2 !== undefined && { body: JSON.stringify(b2) }),
+          signal: AbortSignal.timeout(20_000),
+        });
+        return httpAnswer({
+          status: res.status,
+          contentType: res.headers.get("content-type") ?? "",
+          text: await res.text(),
+        });
+      },
+    });
+  for (const user of aData.users) {
+    const v = [user];
+    gql("updateMemberRole", v, mutation("updateMemberRole", "UpdateMemberRoleInput"), (x) => ({
+      input: { userId: gid("User")(x), role: "VIEWER" },
+    }));
+    gql("removeMember", v, mutation("removeMember", "RemoveMemberInput"), (x) => ({
+      input: { userId: gid("User")(x) },
+    }));
+    gql("revokeAllSessions", v, mutation("revokeAllSessions", "RevokeAllSessionsInput"), (x) => ({
+      input: { userId: gid("User")(x) },
+    }));
+    gql("sessions(userId)", v, "query($u: ID) { sessions(first: 5, userId: $u) { edges { node { id } } } }", (x) => ({
+      u: gid("User")(x),
+    }));
+    restAsUser(
+      "PATCH member",
+      v,
+      "PATCH",
+      (x) => `/v1/members/${P(x)}`,
+      () => ({ role: "viewer" }),
+    );
+    restAsUser("DELETE member", v, "DELETE", (x) => `/v1/members/${P(x)}`);
+    restAsUser("GET sessions?user_id", v, "GET", (x) => `/v1/sessions?user_id=${P(x)}`);
+  }
+  for (const key of Object.values(a.keys).map((k) => k.id)) {
+    const v = [key];
+    gql("revokeApiKey", v, mutation("revokeApiKey", "RevokeApiKeyInput"), (x) => ({ input: { id: gid("ApiKey")(x) } }));
+    restAsUser("DELETE api key", v, "DELETE", (x) => `/v1/api-keys/${P(x)}`);
+  }
+  for (const [id, type, field, path] of [
+    [adminData.invitation, "Invitation", "revokeInvitation", "invitations"],
+    [adminData.session, "Session", "revokeSession", "sessions"],
+  ] as const) {
+    const input = `${field[0]?.toUpperCase()}${field.slice(1)}Input`;
+    gql(field, [id], mutation(field, input), (x) => ({ input: { id: gid(type)(x) } }));
+    restAsUser(`DELETE ${path}`, [id], "DELETE", (x) => `/v1/${path}/${P(x)}`);
+  }
+  for (const [list, field] of [
+    ["members", "members"],
+    ["invitations", "invitations"],
+    ["api-keys", "apiKeys"],
+  ] as const) {
+    const cursors = adminData.cursors[list];
+    gql(
+      `${field}(after)`,
+      [cursors.gql],
+      `query($c: String!) { ${field}(first: 1, after: $c) { edges { node { id } } } }`,
+      (x) => ({ c: P(x) }),
+      () => [forgeIdentityCursor(cursors.gql)],
+    );
+    restAsUser(
+      `GET ${list}?cursor`,
+      [cursors.rest],
+      "GET",
+      (x) => `/v1/${list}?limit=1&cursor=${encodeURIComponent(P(x))}`,
+      undefined,
+      () => [forgeIdentityCursor(cursors.rest)],
+    );
+  }
   return out;
 }
 
@@ -421,9 +529,9 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
 // ---- each tenant's data and cursors, and its own objects ---------------------------------------------------
 
 /** Seeds one tenant: its own project / task / comment, then the probed data (3 projects, 9 tasks, 6 comments). */
-async function seedSide(name: "A" | "B", t: SliceTenant): Promise<Side> {
+async function seedSide(name: Side["name"], t: SliceTenant): Promise<Side> {
   const secret = `secret${name}${randomBytes(4).toString("hex")}`;
-  const c = slice.rpc(await t.member.internalToken("projects"));
+  const c = slice.rpc(await t.member.internalToken("projects"), t);
   const own = await c.projects.createProject({ name: `${name}'s own`, key: projectKey() });
   const ownProject = own.project?.id as string;
   const ownTask = (await c.tasks.createTask({ projectId: ownProject, title: `${name}'s task` })).task?.id as string;
@@ -515,7 +623,7 @@ async function seedSide(name: "A" | "B", t: SliceTenant): Promise<Side> {
 
 /** Everything of a tenant as its admin reads it (to prove the other tenant changed nothing). */
 async function snapshot(side: Side): Promise<string> {
-  const c = slice.rpc(await side.t.admin.internalToken("projects"));
+  const c = slice.rpc(await side.t.admin.internalToken("projects"), side.t);
   const { projects } = await c.projects.listProjects({ page: { pageSize: 100 }, includeArchived: true });
   const all: unknown[] = [projects];
   for (const p of projects) {
@@ -539,7 +647,7 @@ const idsOf = (side: Side) => [
 /** The prober's own lists, on every surface, as its admin reads them. */
 async function listsOf(side: Side): Promise<string[]> {
   const { t, ownProject, ownTask } = side;
-  const c = slice.rpc(await t.admin.internalToken("projects"));
+  const c = slice.rpc(await t.admin.internalToken("projects"), t);
   return [
     JSON.stringify(await c.projects.listProjects({ page: { pageSize: 100 }, includeArchived: true }), bigintSafe),
     JSON.stringify(await c.tasks.listTasks({ projectId: ownProject, page: { pageSize: 100 } }), bigintSafe),
@@ -558,29 +666,90 @@ async function listsOf(side: Side): Promise<string[]> {
 
 const hex = (id: string) => id.replaceAll("-", "");
 
+/** RPCs the silo tenant's own projects process has served so far (its Prometheus counter). */
+async function siloRequests(tenantId: string): Promise<number> {
+  const dir = slice.platform.localCompute?.stateDir as string;
+  const state = JSON.parse(readFileSync(join(dir, `${tenantId}.json`), "utf8"));
+  const port = state.services?.projects?.metricsPort as number;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const lines = text.split("\n").filter((l) => l.startsWith("rpc_server_requests") && l.includes("ProjectService"));
+  expect(lines.length, text.slice(0, 2_000)).toBeGreaterThan(0);
+  return lines.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+}
+
 beforeAll(async () => {
-  slice = await startSlice({ tiers: { a: "bridge", b: "pool" } });
+  slice = await startSlice({ tiers: { a: "silo", b: "bridge", c: "pool" } });
   A = await seedSide("A", slice.a);
   B = await seedSide("B", slice.b);
-}, 180_000);
+  C = await seedSide("C", slice.c as SliceTenant);
+}, 240_000);
+
+/** Per tenant id: ids and cursors of its administration data the other tenants probe for. */
+const administered = new Map<
+  string,
+  {
+    invitation: string;
+    session: string;
+    cursors: Record<"members" | "invitations" | "api-keys", { gql: string; rest: string }>;
+  }
+>();
+
+beforeAll(async () => {
+  for (const side of [slice.a, slice.b, slice.c].filter((t): t is SliceTenant => t !== undefined)) {
+    const token = await side.admin.accessToken();
+    const invited = json(
+      (
+        await slice.gql(
+          token,
+          "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { ... on InviteMemberSuccess { newInvitation { invitation { id } } } } }",
+          { i: { email: `probed-${randomBytes(4).toString("hex")}@example.com`, role: "VIEWER" } },
+        )
+      ).text,
+    );
+    const mine = json((await slice.gql(token, "{ mySessions(first: 1) { edges { node { id } } } }")).text);
+    const cursors = {} as Record<"members" | "invitations" | "api-keys", { gql: string; rest: string }>;
+    for (const [list, field] of [
+      ["members", "members"],
+      ["invitations", "invitations"],
+      ["api-keys", "apiKeys"],
+    ] as const) {
+      const gqlAnswer = json((await slice.gql(token, `{ ${field}(first: 1) { pageInfo { endCursor } } }`)).text);
+      const restAnswer = await fetch(`${slice.rest.url}/v1/${list}?limit=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      cursors[list] = { gql: gqlAnswer.data[field].pageInfo.endCursor, rest: (await restAnswer.json()).next_cursor };
+      expect(cursors[list].gql && cursors[list].rest, list).toBeTruthy();
+    }
+    administered.set(side.id, {
+      invitation: localId(invited.data.inviteMember.newInvitation.invitation.id),
+      session: localId(mine.data.mySessions.edges[0].node.id),
+      cursors,
+    });
+  }
+}, 60_000);
 afterAll(async () => {
   await slice?.stop();
 });
 
-it("holds A in a database of its own and B in the pool, each reading its own data on every surface", async () => {
-  const [a, b] = [
-    (await slice.tenancy.getTenant({ tenantId: A.t.id })).tenant,
-    (await slice.tenancy.getTenant({ tenantId: B.t.id })).tenant,
-  ];
-  expect(a?.tier).toBe(Tier.BRIDGE);
+it("holds A in a silo, B in a bridge database and C in the pool, each reading its own data on every surface", async () => {
+  const [a, b, c] = await Promise.all(
+    [A, B, C].map(async (s) => (await slice.tenancy.getTenant({ tenantId: s.t.id })).tenant),
+  );
+  expect(a?.tier).toBe(Tier.SILO);
   expect(a?.placement?.database).toBe(`main/t_${hex(A.t.id)}`);
-  expect(b?.tier).toBe(Tier.POOL);
-  expect(b?.placement?.database).toBe("pool");
+  const siloUrl = a?.placement?.endpoints.projects as string;
+  expect(siloUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  expect(siloUrl).not.toBe(slice.platform.services.projects?.url);
+  expect(b?.tier).toBe(Tier.BRIDGE);
+  expect(b?.placement?.database).toBe(`main/t_${hex(B.t.id)}`);
+  expect(b?.placement?.endpoints).toEqual({});
+  expect(c?.tier).toBe(Tier.POOL);
+  expect(c?.placement?.database).toBe("pool");
 
-  // beneath the contracts: A's rows are in its bridge database only, B's in the pool only
+  // beneath the contracts: A's and B's rows in their own databases only, C's in the pool only
   const pool = slice.platform.databases.projects?.name as string;
-  const bridge = `${pool}_t_${hex(A.t.id)}`;
-  expect(await databasesLike(`${pool}_t_`)).toEqual([bridge]);
+  const own = (s: Side) => `${pool}_t_${hex(s.t.id)}`;
+  expect((await databasesLike(`${pool}_t_`)).sort()).toEqual([own(A), own(B)].sort());
   const count = async (database: string, table: string, tenantId: string) =>
     Number(
       (
@@ -594,14 +763,19 @@ it("holds A in a database of its own and B in the pool, each reading its own dat
     ["tasks", 10],
     ["comments", 7],
   ] as const) {
-    expect(await count(bridge, table, A.t.id), `A's ${table} in its bridge database`).toBe(n);
-    expect(await count(pool, table, A.t.id), `A's ${table} in the pool`).toBe(0);
-    expect(await count(pool, table, B.t.id), `B's ${table} in the pool`).toBe(n);
+    for (const s of [A, B]) {
+      expect(await count(own(s), table, s.t.id), `${s.name}'s ${table} in its own database`).toBe(n);
+      expect(await count(pool, table, s.t.id), `${s.name}'s ${table} in the pool`).toBe(0);
+    }
+    expect(await count(own(A), table, B.t.id), `B's ${table} in A's database`).toBe(0);
+    expect(await count(pool, table, C.t.id), `C's ${table} in the pool`).toBe(n);
   }
 
-  // each tenant reads all of its own data back through gRPC, GraphQL and REST
-  for (const side of [A, B]) {
-    const c = slice.rpc(await side.t.member.internalToken("projects"));
+  // each tenant reads all of its own data back through gRPC, GraphQL and REST; A's calls through
+  // both gateways are served by A's own process, the others' never
+  for (const side of [A, B, C]) {
+    const before = await siloRequests(A.t.id);
+    const c = slice.rpc(await side.t.member.internalToken("projects"), side.t);
     const rpc = await c.projects.listProjects({ page: { pageSize: 100 } });
     expect(rpc.projects.map((p) => p.id).sort(), `${side.name} gRPC`).toEqual(
       [side.ownProject, ...side.data.projects].sort(),
@@ -623,20 +797,37 @@ it("holds A in a database of its own and B in the pool, each reading its own dat
       `${side.name} REST`,
     ).toHaveLength(3);
     expect(side.data.snapshot).toContain(side.secret);
+    const served = (await siloRequests(A.t.id)) - before;
+    // gRPC ListProjects, GraphQL projects, REST /v1/projects: three ProjectService calls at least
+    if (side === A) expect(served, "A's calls served by its silo process").toBeGreaterThanOrEqual(3);
+    else expect(served, `${side.name}'s calls never reach A's silo process`).toBe(0);
   }
+
+  // A's own process serves A alone: another tenant's token is refused there, whatever it asks
+  const intruder = slice.rpc(await C.t.admin.internalToken("projects"), A.t);
+  const refused = await intruder.projects.listProjects({}).catch((e: unknown) => ConnectError.from(e));
+  expect((refused as ConnectError).code).toBe(Code.PermissionDenied);
 });
 
-it("answers each tenant about the other's ids, pool → bridge and bridge → pool, exactly as about ids that do not exist: ≥ 2,000 attempts, 0 leaks", async () => {
+/** Every ordered pair of the three tenants. */
+const DIRECTIONS = (): Direction[] =>
+  [
+    [A, B],
+    [B, A],
+    [A, C],
+    [C, A],
+    [B, C],
+    [C, B],
+  ].map(([prober, owner]) => ({ prober, owner }) as Direction);
+
+it("answers each tenant about another's ids across silo, bridge and pool exactly as about ids that do not exist: ≥ 2,000 attempts, 0 leaks", async () => {
   const leaks: string[] = [];
   let attempts = 0;
   const crossed = new Map<string, number>();
   const answers = new Map<string, string>();
-  const directions: Direction[] = [
-    { prober: B, owner: A },
-    { prober: A, owner: B },
-  ];
+  const directions = DIRECTIONS();
   for (let round = 0; round < ROUNDS; round++) {
-    const dir = directions[round % 2] as Direction;
+    const dir = directions[round % directions.length] as Direction;
     const { prober, owner } = dir;
     const all = probes(dir);
     // credentials first (fresh each round), then the probes
@@ -684,11 +875,11 @@ it("answers each tenant about the other's ids, pool → bridge and bridge → po
   // every probe reached the object lookup: the prober's credential was accepted, nothing refused up front
   for (const [name, answer] of answers) {
     expect(answer, name).not.toMatch(
-      /"code":(7|8|16),|"status":(401|403|429|5\d\d),|UNAUTHENTICATED|FORBIDDEN|RATE_LIMITED|INTERNAL/,
+      /"code":(7|8|14|16),|"status":(401|403|429|5\d\d),|UNAUTHENTICATED|FORBIDDEN|RATE_LIMITED|UNAVAILABLE|INTERNAL/,
     );
   }
   // and the comparison tells apart what must differ: each prober's own objects (read from its own
-  // tier: A's from its bridge database) against nonexistent ones, on every surface
+  // tier) against nonexistent ones, on every surface
   for (const dir of directions) {
     const controlSet = probes(dir);
     for (const p of controlSet.filter((p) => p.name === "setup")) await p.run([]);
@@ -713,7 +904,7 @@ it("answers each tenant about the other's ids, pool → bridge and bridge → po
   expect(leaks.slice(0, 5)).toEqual([]);
   expect(leaks).toHaveLength(0);
   expect(attempts).toBeGreaterThanOrEqual(2_000);
-  // every attempt crossed between the tiers, in both directions
+  // every attempt crossed between the tiers, in all six directions
   expect(across).toBe(attempts);
-  for (const dir of directions) expect(crossed.get(label(dir)), label(dir)).toBeGreaterThanOrEqual(1_000);
-}, 300_000);
+  for (const dir of directions) expect(crossed.get(label(dir)), label(dir)).toBeGreaterThanOrEqual(300);
+}, 420_000);

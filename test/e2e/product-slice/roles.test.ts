@@ -1,7 +1,8 @@
 /**
  * Role matrix on every surface: a viewer cannot write (GraphQL ForbiddenError / FORBIDDEN, REST
  * 403, gRPC PERMISSION_DENIED), a member cannot archive and an admin can; an API key without the
- * write scope cannot POST and one with it can.
+ * write scope cannot POST and one with it can. Members and viewers are refused tenant administration
+ * (members, invitations, API keys, sessions) on GraphQL (FORBIDDEN) and REST (403).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -60,6 +61,27 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
   expect(
     await mutate(token, "addComment", "AddCommentInput", { taskId: globalId("Task", taskId), body: "x" }),
   ).toMatchObject(forbidden);
+  // tenant administration: members and viewers are refused every admin operation
+  const adminUser = globalId("User", a.admin.userId);
+  for (const who of [token, await a.member.accessToken()]) {
+    for (const [field, input, variables] of [
+      ["inviteMember", "InviteMemberInput", { email: "x@example.com", role: "VIEWER" }],
+      ["updateMemberRole", "UpdateMemberRoleInput", { userId: adminUser, role: "VIEWER" }],
+      ["removeMember", "RemoveMemberInput", { userId: adminUser }],
+      ["createApiKey", "CreateApiKeyInput", { name: "x", role: "VIEWER", scopes: ["projects.read"] }],
+      ["revokeAllSessions", "RevokeAllSessionsInput", { userId: adminUser }],
+    ] as const) {
+      expect(await mutate(who, field, input, variables), field).toMatchObject(forbidden);
+    }
+    for (const query of [
+      "{ apiKeys { edges { node { id } } } }",
+      "{ invitations { edges { node { id } } } }",
+      "{ sessions { edges { node { id } } } }",
+    ]) {
+      const res = json((await slice.gql(who, query)).text);
+      expect(res.errors?.[0]?.extensions?.code, query).toBe("FORBIDDEN");
+    }
+  }
   const read = await slice.gql(token, "query($id: ID!) { project(id: $id) { id } }", {
     id: globalId("Project", projectId),
   });
@@ -73,6 +95,13 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
     ["PATCH", `/v1/tasks/${taskId}`, { title: "x" }],
     ["POST", `/v1/tasks/${taskId}/comments`, { body: "x" }],
     ["DELETE", `/v1/tasks/${taskId}`, undefined],
+    ["GET", "/v1/api-keys", undefined],
+    ["POST", "/v1/api-keys", { name: "x", role: "viewer", scopes: ["projects.read"] }],
+    ["GET", "/v1/invitations", undefined],
+    ["POST", "/v1/invitations", { email: "x@example.com", role: "viewer" }],
+    ["PATCH", `/v1/members/${a.admin.userId}`, { role: "viewer" }],
+    ["DELETE", `/v1/members/${a.admin.userId}`, undefined],
+    ["GET", "/v1/sessions", undefined],
   ] as const) {
     const res = await slice.rest_(key, method, path, body);
     expect(res.status, `${method} ${path}: ${res.text}`).toBe(403);

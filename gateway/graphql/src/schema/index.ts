@@ -8,16 +8,22 @@ import "./project.ts";
 import "./task.ts";
 import "./comment.ts";
 import "./auth.ts";
+import "./mfa.ts";
 import "./node.ts";
 import "./task-events.ts";
 import "./audit.ts";
+import "./members.ts";
+import "./invitations.ts";
+import "./api-keys.ts";
+import "./sessions.ts";
 
 builder.queryType({
   description: "Everything but `__typename` needs a credential (`Authorization: Bearer …` or `X-Api-Key`).",
   authScopes: { authenticated: true },
 });
 builder.mutationType({
-  description: "Writes. `login`, `refresh` and `logout` need no credential; the others do.",
+  description:
+    "Writes. `login`, `verifyMfa`, `startMfaEnrollment`, `completeMfaEnrollment`, `refresh` and `logout` need no credential; the others do.",
   authScopes: { authenticated: true },
 });
 builder.subscriptionType({

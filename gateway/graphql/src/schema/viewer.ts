@@ -6,9 +6,9 @@ import { DateTime, definedEnum, toDate } from "./common.ts";
 import { sessionTenant, TenantRef } from "./tenant.ts";
 import { UserRef } from "./user.ts";
 
-const ROLES = { OWNER: Role.OWNER, ADMIN: Role.ADMIN, MEMBER: Role.MEMBER, VIEWER: Role.VIEWER };
+export const ROLES = { OWNER: Role.OWNER, ADMIN: Role.ADMIN, MEMBER: Role.MEMBER, VIEWER: Role.VIEWER };
 
-const RoleEnum = builder.enumType("Role", {
+export const RoleEnum = builder.enumType("Role", {
   description: "A role in a tenant: owner > admin > member > viewer.",
   values: {
     OWNER: { value: ROLES.OWNER },
@@ -36,7 +36,7 @@ const MembershipRef = builder.objectRef<Membership>("Membership").implement({
   }),
 });
 
-const ViewerRef = builder.objectRef<GetViewerResponse>("Viewer").implement({
+export const ViewerRef = builder.objectRef<GetViewerResponse>("Viewer").implement({
   description: "The signed-in user, their memberships and the tenant of this session.",
   fields: (t) => ({
     user: t.field({

@@ -3,6 +3,7 @@ import { type TxEntityManager, withPlatformTransaction, withTenantTransaction } 
 import { InvalidArgument, NotFound, PermissionDenied } from "@tessera/platform/errors";
 import { apiKeyChanged } from "../events/publish.ts";
 import type { IdentityDeps } from "./deps.ts";
+import { requireStepUp } from "./mfa/step-up.ts";
 import { type Cursor, decodeCursor, nextPageToken, type PageInput, pageSize } from "./paging.ts";
 import { atLeast, callerTenant, highestRole, permissions, type TenantRole } from "./roles.ts";
 import { apiKeyPrefix, newApiKey, sameDigest, sha256Hex } from "./secrets.ts";
@@ -88,6 +89,8 @@ export async function createApiKey(
   }
   const { key: secret, prefix } = newApiKey();
   const row = await withTenantTransaction(deps.orm, async (em) => {
+    // a key outlives the session that made it: creating one is a step-up operation
+    await requireStepUp(deps, em, principal, tenantId);
     const inserted = await queryOne<ApiKeyRow>(
       em,
       `insert into api_keys (id, tenant_id, prefix, secret_hash, display_name, role, scopes, created_by, expires_at)

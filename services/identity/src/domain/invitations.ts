@@ -11,12 +11,14 @@ import { newInvitationToken, sha256Hex } from "./secrets.ts";
 import { query, queryOne, setLocal, toDate } from "./sql.ts";
 import { tenantIsActive } from "./tenants.ts";
 import {
-  insertUser,
   type MembershipRecord,
   type MembershipRow,
   membershipFromRow,
   normalizeEmail,
+  type UserRecord,
+  type UserRow,
   userByEmail,
+  userFromRow,
 } from "./users.ts";
 
 /** Where an invitation is in its single-use life. */
@@ -143,16 +145,52 @@ async function invitationByToken(em: TxEntityManager, tokenHash: string): Promis
   return row;
 }
 
+/** Another acceptance created the invitee's user after this one looked (their transaction committed first). */
+class UserCreatedMeanwhile extends Error {}
+
+/** Inserts the invitee as a new user, or undefined when a concurrent acceptance already created them. */
+async function insertInvitee(
+  em: TxEntityManager,
+  user: { email: string; displayName: string; passwordHash: string },
+): Promise<UserRecord | undefined> {
+  // waits for a concurrent insert of the same email to commit, then does nothing: no unique violation
+  const row = await queryOne<UserRow>(
+    em,
+    `insert into users (id, email, display_name, password_hash) values (?, ?, ?, ?) on conflict do nothing
+     returning id, email, display_name, password_hash, platform_roles, disabled_at, created_at`,
+    [randomUUID(), normalizeEmail(user.email), user.displayName, user.passwordHash],
+  );
+  return row && userFromRow(row);
+}
+
 /**
  * Spends an invitation token (edges only): a new user is created with the password; an existing
  * user must give their current password. Then the membership is added, once, if the tenant's plan
  * has a seat for it (QuotaExceeded on `seats` otherwise, and nothing changes).
+ *
+ * Concurrent acceptances never fail with an internal error. Two invitations (say, from two tenants)
+ * for the same new address accepted at once both succeed with the same user: the one that loses the
+ * race to create the user starts over as an acceptance by an existing user, so it must carry that
+ * user's password (else Unauthenticated, like any wrong password). The same token accepted twice at
+ * once succeeds once; the other gets the NotFound every spent token gets.
  */
 export async function acceptInvitation(
   deps: IdentityDeps,
   input: { token: string; password: string; displayName: string },
 ): Promise<{ membership: MembershipRecord; userCreated: boolean }> {
   requireEdge("identity.invitations.accept");
+  try {
+    return await acceptOnce(deps, input);
+  } catch (err) {
+    if (!(err instanceof UserCreatedMeanwhile)) throw err;
+    return acceptOnce(deps, input);
+  }
+}
+
+async function acceptOnce(
+  deps: IdentityDeps,
+  input: { token: string; password: string; displayName: string },
+): Promise<{ membership: MembershipRecord; userCreated: boolean }> {
   const tokenHash = sha256Hex(input.token);
   const found = await withPlatformTransaction(deps.orm, async (em) => {
     const invitation = await invitationByToken(em, tokenHash);
@@ -190,11 +228,12 @@ export async function acceptInvitation(
       if (!(await tenantIsActive(em, invitation.tenantId))) throw new PermissionDenied("the tenant is not active");
       const user =
         existing ??
-        (await insertUser(em, {
+        (await insertInvitee(em, {
           email: invitation.email,
           displayName: input.displayName || invitation.email.split("@")[0] || invitation.email,
           passwordHash: newPasswordHash as string,
         }));
+      if (!user) throw new UserCreatedMeanwhile();
       const inserted = await queryOne<MembershipRow>(
         em,
         `insert into memberships (tenant_id, user_id, role) values (?, ?, ?) on conflict do nothing

@@ -41,6 +41,8 @@ export const permissions = definePermissions({
     "identity.owners.manage",
     "identity.invitations.manage",
     "identity.api_keys.manage",
+    "identity.scim.manage",
+    "identity.mfa_policy.manage",
   ],
   admin: [
     "identity.users.read",
@@ -48,10 +50,18 @@ export const permissions = definePermissions({
     "identity.members.manage",
     "identity.invitations.manage",
     "identity.api_keys.manage",
+    "identity.scim.manage",
+    "identity.mfa_policy.manage",
   ],
   member: ["identity.users.read", "identity.members.read"],
   viewer: ["identity.users.read", "identity.members.read"],
-  [PLATFORM_ADMIN]: ["identity.users.read", "identity.invitations.bootstrap", "identity.keys.rotate"],
+  [PLATFORM_ADMIN]: [
+    "identity.users.read",
+    "identity.invitations.bootstrap",
+    "identity.keys.rotate",
+    "identity.scim.manage",
+    "identity.mfa_policy.manage_any",
+  ],
   [EDGE_ROLE]: ["identity.sessions.issue", "identity.tokens.exchange", "identity.invitations.accept"],
 });
 

@@ -8,6 +8,12 @@ export const TENANT_TABLES: readonly TenantTable[] = [
   { table: "memberships", key: "user_id" },
   { table: "invitations", key: "id" },
   { table: "api_keys", key: "id" },
+  { table: "mfa_policies", key: "tenant_id" },
+  { table: "scim_tokens", key: "id" },
+  { table: "scim_settings", key: "tenant_id" },
+  { table: "scim_users", key: "user_id" },
+  { table: "scim_groups", key: "id" },
+  { table: "scim_group_members", key: "id" },
 ];
 
 /**

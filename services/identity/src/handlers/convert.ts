@@ -33,6 +33,7 @@ export function membershipToProto(m: MembershipRecord, user?: UserRecord): Membe
     user: user && userToProto(user),
     createTime: ts(m.createdAt),
     updateTime: ts(m.updatedAt),
+    userDisabled: user?.disabled ?? false,
   });
 }
 
