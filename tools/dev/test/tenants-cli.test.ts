@@ -177,7 +177,7 @@ describe("./tessera tenants", () => {
       [["show"], /missing <tenant>/],
       [["show", "a", "b"], /unexpected argument b/],
       [["suspend", "abc", "--frob"], /unknown option --frob/],
-      [["move", "abc", "--to", "silo"], /--to must be pool or bridge/],
+      [["move", "abc", "--to", "gold"], /--to must be pool, bridge or silo/],
       [
         ["list", "--client-secret", "hunter22hunter22"],
         /secrets are never taken from the command line; set TESSERA_CLIENT_SECRET/,
