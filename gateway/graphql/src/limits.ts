@@ -16,6 +16,7 @@ export interface OperationLimits {
 /** Codes of the limit violations (`extensions.code`). */
 export const LIMIT_CODES = {
   depth: "DEPTH_LIMIT_EXCEEDED",
+  tokens: "TOKEN_LIMIT_EXCEEDED",
   aliases: "ALIAS_LIMIT_EXCEEDED",
   complexity: "COMPLEXITY_LIMIT_EXCEEDED",
   introspection: "INTROSPECTION_DISABLED",

@@ -8,6 +8,7 @@ import { type ContextDeps, createContext, type GatewayContext } from "./context.
 import { createMaskError } from "./errors/mask.ts";
 import { type OperationLimits, useOperationLimits } from "./limits.ts";
 import { useOperationMetrics } from "./metrics.ts";
+import { useRequestChecks } from "./pre-parse.ts";
 import { gatewaySchema } from "./schema/index.ts";
 
 /** What yoga hands the context factory from the node:http server. */
@@ -30,7 +31,7 @@ export interface GatewayYogaOptions {
 
 /**
  * The yoga instance: the Pothos schema, per-request context, and the plugins in this order:
- * metrics (sees every outcome), OpenTelemetry (operation span; resolver spans off, variables never
+ * request checks (media type, body, text, a pre-parse scan of the document: pre-parse.ts), metrics (sees every outcome), OpenTelemetry (operation span; resolver spans off, variables never
  * recorded), limits (refuse before any call), auth gate (establish the caller). Errors are masked
  * by errors/mask.ts.
  */
@@ -61,6 +62,7 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
     },
     context: ({ req, requestId }) => createContext(options.context, req, requestId),
     plugins: [
+      useRequestChecks(),
       useOperationMetrics(),
       useOpenTelemetry(
         { resolvers: false, variables: false, result: false, document: true },

@@ -273,10 +273,13 @@ describe("REST /v1 on the real platform", () => {
     for (const [method, url] of [
       ["GET", "/v1/nothing-here"],
       ["GET", "/v2/projects"],
-      ["PUT", "/v1/projects"],
     ] as const) {
       expect(problemOf(await call(edge.app, method, url, { key: admin.key })).status, url).toBe(404);
     }
+    // a served path with a method it is not served with (docs/errors.md)
+    const put = await call(edge.app, "PUT", "/v1/projects", { key: admin.key });
+    expect(problemOf(put).status).toBe(405);
+    expect(put.headers.allow).toBe("GET, POST");
   });
 
   it("answers 401 with WWW-Authenticate for missing, malformed, unknown and revoked credentials", async () => {

@@ -1,4 +1,4 @@
-import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { nextWithContext } from "../context/index.ts";
 import { DomainError } from "../errors/index.ts";
 import { type Logger, rootLogger } from "../log/index.ts";
@@ -64,5 +64,22 @@ export function authInterceptor(options: AuthInterceptorOptions): Interceptor {
     }
     req.contextValues.set(verifiedTokenKey, verified);
     return nextWithContext({ tenantId: verified.tenantId, principal: verified.principal, token }, next, req);
+  };
+}
+
+/**
+ * The request gate (see createRpcServer's `requestGate`) in front of {@link authInterceptor}: a
+ * call to a non-public service without a bearer token is refused with UNAUTHENTICATED before its
+ * body is read, so an anonymous caller never gets a malformed body parsed, and learns nothing but
+ * that it must authenticate. Verifying the token stays with the interceptor.
+ */
+export function credentialGate(options: Pick<AuthInterceptorOptions, "publicServices" | "log">) {
+  const open = new Set([...ALWAYS_PUBLIC_SERVICES, ...(options.publicServices ?? [])]);
+  return (context: HandlerContext): void => {
+    if (open.has(context.service.typeName)) return;
+    if (bearerToken(context.requestHeader.get("authorization")) !== undefined) return;
+    const procedure = `/${context.service.typeName}/${context.method.name}`;
+    (options.log ?? rootLogger()).info({ procedure, reason: "no bearer token" }, "call rejected: unauthenticated");
+    throw new ConnectError(GENERIC_MESSAGE, Code.Unauthenticated);
   };
 }

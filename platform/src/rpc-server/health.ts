@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@tessera/proto/grpc/health/v1/health_pb";
 import { runOutsideContext } from "../context/index.ts";
 import type { Logger } from "../log/index.ts";
@@ -216,9 +216,14 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<strin
 
 /**
  * Registers grpc.health.v1.Health (Check, Watch, List) for the registry. It is registered without
- * the caller's interceptors, so probes never need credentials.
+ * the caller's interceptors, so probes never need credentials; `interceptors` are the kit's own
+ * input checks.
  */
-export function registerHealthService(router: ConnectRouter, registry: HealthRegistry): void {
+export function registerHealthService(
+  router: ConnectRouter,
+  registry: HealthRegistry,
+  interceptors: Interceptor[] = [],
+): void {
   router.service(
     Health,
     {
@@ -238,6 +243,6 @@ export function registerHealthService(router: ConnectRouter, registry: HealthReg
         return { statuses };
       },
     },
-    { interceptors: [] },
+    { interceptors },
   );
 }

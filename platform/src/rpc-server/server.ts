@@ -1,15 +1,17 @@
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import { type AddressInfo, Server } from "node:net";
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createValidateInterceptor } from "@connectrpc/validate";
 import { newTraceId, runWithContext, traceIdFromTraceparent } from "../context/index.ts";
 import { errorInterceptor } from "../errors/index.ts";
 import { type Logger, rootLogger } from "../log/index.ts";
+import { createNodeHandler } from "./adapter.ts";
 import { ConnectionTracker } from "./connections.ts";
 import { HEALTH_SERVICE_NAME, HealthRegistry, type ReadinessCheck, registerHealthService } from "./health.ts";
+import { REFLECTION_SERVICE_NAMES, registerReflectionService } from "./reflection.ts";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id.ts";
+import { requestTextInterceptor } from "./request-text.ts";
 import { runShutdownHooks, type ShutdownHook } from "./shutdown-hooks.ts";
 
 /** What createRpcServer builds a server from; only `service` and `register` are required. */
@@ -20,7 +22,8 @@ export interface RpcServerOptions {
   readonly register: (router: ConnectRouter) => void;
   /**
    * Caller interceptors (auth, telemetry), outermost first. The server always adds, innermost,
-   * error mapping and then protovalidate request validation. The health service bypasses them.
+   * error mapping, the text check (no NUL or lone surrogate in any string field) and then
+   * protovalidate request validation. The health and reflection services bypass them.
    */
   readonly interceptors?: readonly Interceptor[];
   readonly logger?: Logger;
@@ -42,6 +45,12 @@ export interface RpcServerOptions {
   readonly readinessPollMs?: number;
   /** Largest request message accepted; default 4 MiB (gRPC's default). */
   readonly readMaxBytes?: number;
+  /**
+   * Runs when a call's headers are in, before any of its body is read or parsed: throw a
+   * ConnectError to refuse the call cheaply (a missing credential answers UNAUTHENTICATED even
+   * when the body is malformed). It sees every call, health and reflection included.
+   */
+  readonly requestGate?: (context: HandlerContext) => void | Promise<void>;
 }
 
 /** How a shutdown ended. */
@@ -73,13 +82,17 @@ export interface RpcServer {
   readonly health: HealthRegistry;
 }
 
-const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE_NAME}/`;
+/** Probes and tooling streams (health Watch, reflection) are not calls a graceful shutdown waits for. */
+const UNCOUNTED_PATH_PREFIXES = [HEALTH_SERVICE_NAME, ...REFLECTION_SERVICE_NAMES].map((name) => `/${name}/`);
 /** Hooks still get this long when the grace period is already spent, so resources close cleanly. */
 const MIN_HOOK_BUDGET_MS = 1_000;
 /** After the grace period, how long cancelled calls get to send their UNAVAILABLE answer. */
 const CANCEL_SETTLE_MS = 250;
 
-/** Builds an RPC server (un-started): Connect handlers over node:http2, health, graceful shutdown. */
+/**
+ * Builds an RPC server (un-started): Connect handlers over node:http2, health, server reflection,
+ * protocol-level refusals in the caller's protocol (adapter.ts), graceful shutdown.
+ */
 export function createRpcServer(options: RpcServerOptions): RpcServer {
   const log = (options.logger ?? rootLogger()).child({ component: "rpc-server" });
   const graceMs = options.shutdownGraceMs ?? 10_000;
@@ -91,16 +104,20 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     log,
   });
   const shutdownSignal = new AbortController();
-  const kitInterceptors = [errorInterceptor(log), createValidateInterceptor()];
+  const kitInterceptors = [errorInterceptor(log), requestTextInterceptor(), createValidateInterceptor()];
   const baseInterceptors = [...(options.interceptors ?? []), ...kitInterceptors];
 
-  const handler = connectNodeAdapter({
+  const handler = createNodeHandler({
     interceptors: baseInterceptors,
     shutdownSignal: shutdownSignal.signal,
     readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    requestGate: options.requestGate,
+    log,
     routes: (router) => {
       options.register(trackingRouter(router, health, options.interceptors ?? [], kitInterceptors));
-      registerHealthService(router, health);
+      const inputChecks = [errorInterceptor(log), requestTextInterceptor()];
+      registerHealthService(router, health, inputChecks);
+      registerReflectionService(router, inputChecks);
     },
   });
 
@@ -115,7 +132,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
 
   server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     if (req.httpVersionMajor === 1) connections.markHttp1(req.socket);
-    if (!req.url.startsWith(HEALTH_PATH_PREFIX)) res.once("close", connections.begin());
+    if (!UNCOUNTED_PATH_PREFIXES.some((prefix) => req.url.startsWith(prefix))) res.once("close", connections.begin());
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     const traceparent = req.headers.traceparent;

@@ -1,7 +1,14 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { authInterceptor, type TokenVerifier } from "../auth/index.ts";
+import { credentialGate } from "../auth/interceptor.ts";
 import type { Logger } from "../log/index.ts";
-import { createRpcServer, type ReadinessCheck, type RpcServer, type ShutdownHook } from "../rpc-server/index.ts";
+import {
+  createRpcServer,
+  REFLECTION_SERVICE_NAMES,
+  type ReadinessCheck,
+  type RpcServer,
+  type ShutdownHook,
+} from "../rpc-server/index.ts";
 import { telemetryServerInterceptor } from "../telemetry/index.ts";
 import { markBound, processTenantId, tenantBindingInterceptor } from "./tenant-binding.ts";
 
@@ -33,7 +40,8 @@ export interface ServiceServerOptions {
  * A service's gRPC server with the platform's standard interceptor chain, outermost first:
  * telemetry (spans, RED metrics) → auth (internal token → tenant and principal in context) →
  * the tenant binding (when the process serves one tenant) → the caller's → error mapping →
- * protovalidate (the last two added by createRpcServer).
+ * the text check → protovalidate (the last three added by createRpcServer). In front of them all,
+ * before the body is read, a call without a bearer token is refused (auth's credentialGate).
  */
 export function createServiceServer(options: ServiceServerOptions): RpcServer {
   const tenantId = options.tenantId ?? processTenantId();
@@ -51,6 +59,10 @@ export function createServiceServer(options: ServiceServerOptions): RpcServer {
       ...(tenantId === undefined ? [] : [tenantBindingInterceptor(tenantId, options.logger)]),
       ...(options.interceptors ?? []),
     ],
+    requestGate: credentialGate({
+      publicServices: [...REFLECTION_SERVICE_NAMES, ...(options.publicServices ?? [])],
+      log: options.logger,
+    }),
     ...(options.host !== undefined && { host: options.host }),
     ...(options.port !== undefined && { port: options.port }),
     ...(options.tls && { tls: options.tls }),
