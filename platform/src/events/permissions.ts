@@ -49,7 +49,8 @@ export const NATS_ACCESS = {
     ensuresStreams: true,
   },
   projects: { publishes: ["project", "task", "comment"], subscribes: [TENANT_EVICTIONS], ensuresStreams: true },
-  audit: { consumes: { audit: `${EVENT_SUBJECT_PREFIX}.>` }, ensuresStreams: true },
+  // its own bucket of signed chain heads and checkpoints (written by audit only)
+  audit: { consumes: { audit: `${EVENT_SUBJECT_PREFIX}.>` }, kvBuckets: ["audit_heads"], ensuresStreams: true },
   graphql: { subscribes: [`${EVENT_SUBJECT_PREFIX}.*.task.>`, ...EVICTIONS] },
   rest: { subscribes: [...EVICTIONS], kvBuckets: ["rest_idempotency"] },
 } as const satisfies Record<string, NatsAccess>;

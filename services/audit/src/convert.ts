@@ -6,13 +6,33 @@ import {
   AuditEventSchema,
   type AuditFilter as AuditFilterProto,
   AuditTargetSchema,
+  ChainFinding,
   type Checkpoint as CheckpointProto,
   CheckpointSchema,
+  type SignedStatement as SignedStatementProto,
+  SignedStatementSchema,
 } from "@tessera/proto/tessera/audit/v1/audit_pb";
 import { ActorKind, ActorSchema, Outcome } from "@tessera/proto/tessera/common/v1/event_pb";
+import type { Finding } from "./domain/anchor.ts";
 import type { AuditFilter } from "./domain/query.ts";
 import type { ActorKindName, AuditRecord, OutcomeName } from "./domain/record.ts";
+import type { SignedStatement } from "./domain/signing.ts";
 import type { Checkpoint } from "./domain/verify.ts";
+
+/** The domain's findings as the contract's ChainFinding. */
+export const FINDINGS: Record<Finding, ChainFinding> = {
+  intact: ChainFinding.INTACT,
+  record_broken: ChainFinding.RECORD_BROKEN,
+  head_mismatch: ChainFinding.HEAD_MISMATCH,
+  truncated: ChainFinding.TRUNCATED,
+  checkpoint_unsigned: ChainFinding.CHECKPOINT_UNSIGNED,
+  checkpoint_unpublished: ChainFinding.CHECKPOINT_UNPUBLISHED,
+};
+
+/** A signed statement as the contract's SignedStatement. */
+export function statementToProto(s: SignedStatement): SignedStatementProto {
+  return create(SignedStatementSchema, { payload: s.payload, signature: s.signature, keyId: s.keyId });
+}
 
 const ACTOR_KINDS: Record<ActorKindName, ActorKind> = {
   user: ActorKind.USER,

@@ -8,7 +8,9 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendRecord } from "../src/domain/append.ts";
 import { enforceRetention, type RetentionOptions } from "../src/domain/retention.ts";
+import { loadSigner } from "../src/domain/signing.ts";
 import { pgSql } from "../src/domain/sql.ts";
+import { openHeadStore } from "../src/events/publish-heads.ts";
 import {
   type AuditEnv,
   as,
@@ -31,8 +33,10 @@ beforeAll(async () => {
   svc = await startInProcess(env);
   ownerPool = new pg.Pool({ connectionString: env.db.ownerUrl, max: 2 });
   const logger = createLogger({ service: "audit", destination: captureLogs("audit-retention").stream });
+  const signer = loadSigner(env.signingKey);
+  const store = await openHeadStore(svc.nats);
   retention = (now, extra = {}) =>
-    enforceRetention({ pool: ownerPool, platformRetentionDays: 365, logger, now: () => now, ...extra });
+    enforceRetention({ pool: ownerPool, platformRetentionDays: 365, logger, now: () => now, signer, store, ...extra });
 });
 
 afterAll(async () => {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -29,6 +29,7 @@ import {
   captureLogs,
   eventually,
   fieldsOf,
+  registerSecret,
   rejection,
   type ServiceTestEnv,
   serviceTestEnv,
@@ -43,6 +44,9 @@ export interface AuditEnv extends Omit<ServiceTestEnv, "query"> {
   nats: RunningNats;
   /** Runs SQL as the given role's URL, in a transaction set to `tenantId` when given. */
   as: ServiceTestEnv["query"];
+  /** The platform's audit signing key (PKCS#8 PEM) and its public key (SPKI PEM). */
+  signingKey: string;
+  publicKey: string;
 }
 
 /** A fresh audit database (migrated in this process) with its own NATS and issuer. */
@@ -51,9 +55,13 @@ export async function auditEnv(prefix = "audit"): Promise<AuditEnv> {
   const nats = await startNats({
     storeDir: join(inject("runDir"), `nats-${prefix}-${randomBytes(4).toString("hex")}`),
   });
+  const pair = generateKeyPairSync("ed25519");
+  const signingKey = registerSecret(pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
   return {
     ...env,
     nats,
+    signingKey,
+    publicKey: pair.publicKey.export({ type: "spki", format: "pem" }).toString(),
     as: env.query,
     vars: (extra = {}) => env.vars({ NATS_URL: nats.url, ...extra }),
     async close() {
@@ -94,7 +102,7 @@ export interface TestEvent<Desc extends DescMessage> {
 /** Starts audit in-process on the env. */
 export async function startInProcess(
   env: AuditEnv,
-  options: { exportBatchSize?: number; logName?: string } = {},
+  options: { exportBatchSize?: number; logName?: string; signing?: boolean } = {},
 ): Promise<InProcess> {
   const config = configSchema.parse({
     PORT: "0",
@@ -105,6 +113,8 @@ export async function startInProcess(
     NATS_URL: env.nats.url,
     AUDIT_RETENTION_ENABLED: "false",
     AUDIT_EXPORT_BATCH_SIZE: String(options.exportBatchSize ?? 500),
+    AUDIT_HEAD_PUBLISH_INTERVAL_MS: "100",
+    ...(options.signing !== false && { AUDIT_SIGNING_KEY: env.signingKey }),
   });
   const logger = createLogger({ service: SERVICE, destination: captureLogs(options.logName ?? "audit").stream });
   const db: Db = await createDb({ url: env.db.appUrl, entities: [], logger, poolMax: 4 });

@@ -13,6 +13,8 @@ const USAGE = `usage: ./tessera <command>
   metrics [--watch] [--interval s] per-endpoint requests, error rate, p50/p95/p99 of the running platform
   tenants <command> [--json]      operate tenants: create, list, show, progress, suspend, resume, offboard,
                                   move, delete, export (./tessera tenants help for each command's arguments)
+  audit verify --bundle F --keys K verify an audit export bundle offline against the signing public keys
+  audit export --tenant ID --out F write a tenant's audit log with its signed head as a bundle
   cluster up [--check] [--nodes n] a Kubernetes control plane on loopback (kwok nodes) for the charts; prints
                                   its kubeconfig, Ctrl-C stops it and removes everything
   help                            this text
@@ -43,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./metrics/command.ts")).runMetrics(rest);
     case "tenants":
       return (await import("./tenants/command.ts")).runTenants(rest);
+    case "audit":
+      return (await import("./audit/command.ts")).runAudit(rest);
     case "cluster":
       return (await import("./cluster/command.ts")).runCluster(rest);
     case "help":

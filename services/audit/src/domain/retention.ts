@@ -2,8 +2,18 @@ import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { runWithContext } from "@tessera/platform/context";
 import type { Logger } from "@tessera/platform/log";
 import type pg from "pg";
+import type { HeadStore } from "../events/publish-heads.ts";
+import { checkpointProblem, storedCheckpoints } from "./anchor.ts";
 import { retentionDays } from "./plans.ts";
 import { PLATFORM_TENANT_ID } from "./record.ts";
+import {
+  type AuditKeys,
+  type AuditSigner,
+  CHECKPOINT_FORMAT,
+  claimed,
+  type SignedStatement,
+  signStatement,
+} from "./signing.ts";
 import { pgSql } from "./sql.ts";
 import { verifyChain } from "./verify.ts";
 
@@ -21,6 +31,17 @@ export interface RetentionOptions {
   logger: Logger;
   /** The clock (tests move it forward instead of back-dating records, which would break their hashes). */
   now?: () => Date;
+  /** Signs each checkpoint (stored with it); without it checkpoints are stored unsigned. */
+  signer?: AuditSigner | undefined;
+  /** Trusted keys: a prefix is not removed beyond a checkpoint whose signature they do not verify. */
+  keys?: AuditKeys | undefined;
+  /**
+   * Where signed heads and checkpoints are published: the prefix is checked against the published
+   * head before it goes, and each new checkpoint is published after its transaction commits.
+   */
+  store?: HeadStore | undefined;
+  /** Called with a tenant whose checkpoint could not be published (the head publisher retries). */
+  onUnpublished?: (tenantId: string) => void;
 }
 
 /** What one run did for one tenant. */
@@ -35,12 +56,21 @@ export interface RetentionOutcome {
 
 const TENANTS = `select h.tenant_id, p.plan from audit_heads h left join audit_tenant_plans p on p.tenant_id = h.tenant_id order by h.tenant_id`;
 
+interface TenantRun {
+  cutoff: Date;
+  maxRecords: number;
+  signer?: AuditSigner | undefined;
+  keys?: AuditKeys | undefined;
+  /** The tenant's latest published head, when there is one. */
+  published?: { sequence: number; hash: string } | undefined;
+}
+
 async function enforceForTenant(
   client: pg.PoolClient,
   tenantId: string,
-  cutoff: Date,
-  maxRecords: number,
-): Promise<RetentionOutcome> {
+  run: TenantRun,
+): Promise<RetentionOutcome & { signed?: SignedStatement }> {
+  const { cutoff, maxRecords, published } = run;
   const sql = pgSql(client);
   await client.query("begin");
   try {
@@ -56,11 +86,32 @@ async function enforceForTenant(
       return { tenantId, removed: 0 };
     }
     const upTo = Math.min(Number(expired.seq), Number(expired.first) + maxRecords - 1);
-    // the prefix about to go must verify: a broken chain is evidence, and is kept
-    const check = await verifyChain(sql, tenantId, { to: upTo });
+    // the prefix about to go must verify, up to the published signed head and against it: a broken
+    // or rewritten chain is evidence, and is kept
+    const check = await verifyChain(sql, tenantId, { to: Math.max(upTo, published?.sequence ?? 0) });
     if (!check.ok) {
       await client.query("rollback");
       return { tenantId, removed: 0, refused: `chain broken at ${check.firstBrokenSeq}: ${check.reason}` };
+    }
+    const [base] = run.keys && run.keys.trusted.size > 0 ? await storedCheckpoints(sql, tenantId) : [];
+    const baseProblem = base && run.keys && checkpointProblem(run.keys, tenantId, base, base.signed);
+    if (baseProblem) {
+      await client.query("rollback");
+      return { tenantId, removed: 0, refused: `the checkpoint at ${base.seq} the chain starts from: ${baseProblem}` };
+    }
+    if (published && published.sequence > check.to && check.from <= published.sequence) {
+      await client.query("rollback");
+      return { tenantId, removed: 0, refused: `the published head (${published.sequence}) is beyond the log` };
+    }
+    if (published && published.sequence >= check.from) {
+      const [at] = await sql<{ hash: Buffer }>(`select hash from audit_records where tenant_id = ? and seq = ?`, [
+        tenantId,
+        published.sequence,
+      ]);
+      if (at?.hash.toString("hex") !== published.hash) {
+        await client.query("rollback");
+        return { tenantId, removed: 0, refused: `the record at ${published.sequence} differs from the published head` };
+      }
     }
     const [last] = await sql<{ hash: Buffer }>(`select hash from audit_records where tenant_id = ? and seq = ?`, [
       tenantId,
@@ -70,14 +121,22 @@ async function enforceForTenant(
       tenantId,
       upTo,
     ]);
-    await sql(`insert into audit_checkpoints (tenant_id, seq, hash, removed) values (?, ?, ?, ?)`, [
-      tenantId,
-      upTo,
-      last?.hash,
-      removed.rowCount ?? 0,
-    ]);
+    const signed =
+      run.signer && last
+        ? signStatement(run.signer, {
+            format: CHECKPOINT_FORMAT,
+            tenant_id: tenantId,
+            sequence: upTo,
+            hash: last.hash.toString("hex"),
+            signed_at: new Date().toISOString(),
+          })
+        : undefined;
+    await sql(
+      `insert into audit_checkpoints (tenant_id, seq, hash, removed, statement, signature, key_id) values (?, ?, ?, ?, ?, ?, ?)`,
+      [tenantId, upTo, last?.hash, removed.rowCount ?? 0, signed?.payload, signed?.signature, signed?.keyId],
+    );
     await client.query("commit");
-    return { tenantId, removed: removed.rowCount ?? 0, checkpointSeq: upTo };
+    return { tenantId, removed: removed.rowCount ?? 0, checkpointSeq: upTo, ...(signed && { signed }) };
   } catch (err) {
     await client.query("rollback").catch(() => {});
     throw err;
@@ -100,9 +159,25 @@ export async function enforceRetention(options: RetentionOptions): Promise<Reten
     const cutoff = new Date(now.getTime() - days * DAY_MS);
     const outcome = await runWithContext({ tenantId }, () =>
       tracer.startActiveSpan("audit.retention", async (span) => {
+        const published = options.store && (await options.store.latestHead(tenantId));
         const client = await options.pool.connect();
         try {
-          const result = await enforceForTenant(client, tenantId, cutoff, maxRecords);
+          const { signed, ...result } = await enforceForTenant(client, tenantId, {
+            cutoff,
+            maxRecords,
+            signer: options.signer,
+            keys: options.keys,
+            published: published ? claimed(published) : undefined,
+          });
+          if (signed && result.checkpointSeq !== undefined) {
+            await options.store?.publishCheckpoint(tenantId, result.checkpointSeq, signed).catch((err: unknown) => {
+              options.onUnpublished?.(tenantId);
+              options.logger.warn(
+                { err_message: err instanceof Error ? err.message : String(err) },
+                "publishing the audit checkpoint failed; retried by the head publisher",
+              );
+            });
+          }
           if (result.refused) {
             span.setStatus({ code: SpanStatusCode.ERROR, message: result.refused });
             options.logger.error(

@@ -29,6 +29,8 @@ export interface AuditConsumerOptions {
   /** Deliveries that may fail before an event is dead-lettered (default 50, about 45 minutes). */
   maxDeliver?: number;
   backoffMs?: number[];
+  /** Called with the tenant after an appending transaction committed (the head publisher's cue). */
+  onCommitted?: (tenantId: string) => void;
 }
 
 /**
@@ -48,7 +50,11 @@ export function startAuditConsumer(options: AuditConsumerOptions): RunningConsum
     logger,
     maxDeliver: options.maxDeliver ?? MAX_DELIVER,
     backoffMs: options.backoffMs ?? BACKOFF_MS,
-    transaction: (tenantId, fn) => withTenantTransaction(orm, fn, { tenantId }),
+    transaction: async (tenantId, fn) => {
+      const result = await withTenantTransaction(orm, fn, { tenantId });
+      if (tenantId) options.onCommitted?.(tenantId);
+      return result;
+    },
     handler: async (envelope, { em }) => {
       const sql = emSql(em);
       const fields = deriveFields(envelope, registry, new Date());

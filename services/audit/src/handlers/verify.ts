@@ -1,10 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { InvalidArgument } from "@tessera/platform/errors";
 import type { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
-import { checkpointToProto } from "../convert.ts";
+import { checkpointToProto, FINDINGS, statementToProto } from "../convert.ts";
 import { readableTenant } from "../domain/access.ts";
-import { readSnapshot } from "../domain/snapshot.ts";
-import { verifyChain } from "../domain/verify.ts";
+import { verifyAnchored } from "../domain/anchor.ts";
 import type { HandlerDeps } from "./context.ts";
 
 function sequence(value: bigint, field: string): number {
@@ -14,7 +13,10 @@ function sequence(value: bigint, field: string): number {
   return Number(value);
 }
 
-/** VerifyChain: recomputes a tenant's chain (or a range of it) in one snapshot. */
+/**
+ * VerifyChain: recomputes a tenant's chain (or a range of it) in one snapshot, then checks it
+ * against the published signed head and the signed retention checkpoint.
+ */
 export function verifyHandlers(deps: HandlerDeps): Pick<ServiceImpl<typeof AuditService>, "verifyChain"> {
   return {
     async verifyChain(req) {
@@ -24,7 +26,7 @@ export function verifyHandlers(deps: HandlerDeps): Pick<ServiceImpl<typeof Audit
       if (to !== 0 && to < from) {
         throw new InvalidArgument("empty range", [{ field: "to_sequence", message: "must be at least from_sequence" }]);
       }
-      const result = await readSnapshot(deps.orm, tenantId, (sql) => verifyChain(sql, tenantId, { from, to }));
+      const result = await verifyAnchored(deps, tenantId, { from, to });
       return {
         ok: result.ok,
         firstBrokenSequence: BigInt(result.firstBrokenSeq ?? 0),
@@ -33,6 +35,11 @@ export function verifyHandlers(deps: HandlerDeps): Pick<ServiceImpl<typeof Audit
         toSequence: BigInt(result.to),
         verifiedCount: BigInt(result.verified),
         ...(result.checkpoint && { checkpoint: checkpointToProto(result.checkpoint) }),
+        finding: FINDINGS[result.finding],
+        ...(result.publishedHead && { publishedHead: statementToProto(result.publishedHead) }),
+        unsignedCount: BigInt(result.unsignedCount),
+        anchored: result.anchored,
+        anchorNote: result.anchorNote ?? "",
       };
     },
   };

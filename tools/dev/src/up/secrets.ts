@@ -16,6 +16,8 @@ export interface DevSecrets {
   keyEncryptionKey: string;
   /** tenancy's Ed25519 key (PEM) that signs export bundles. */
   exportSigningKey: string;
+  /** audit's Ed25519 key (PEM) that signs chain heads and retention checkpoints. */
+  auditSigningKey: string;
   /** The local platform operator (identity seeds it). */
   platformAdmin: { email: string; password: string };
   /** The demo tenant's owner. */
@@ -46,6 +48,9 @@ export function loadDevSecrets(
     keyEncryptionKey: stored.keyEncryptionKey ?? randomBytes(32).toString("base64"),
     exportSigningKey:
       stored.exportSigningKey ??
+      generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    auditSigningKey:
+      stored.auditSigningKey ??
       generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     platformAdmin: stored.platformAdmin ?? { email: "admin@tessera.localhost", password: secret() },
     demoOwner: stored.demoOwner ?? { email: "owner@demo.tessera.localhost", password: secret() },
