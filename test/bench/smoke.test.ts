@@ -60,12 +60,15 @@ describe("benchmarks, smoke mode", () => {
     }
   }, 180_000);
 
-  it("bench/login-mfa.ts --smoke: signs in with and without TOTP and prints the ratio", async () => {
+  it("bench/login-mfa.ts --smoke: signs in with and without TOTP, with a passkey as second factor and alone, and prints the ratios", async () => {
     const { code, stdout, stderr } = await runBench("login-mfa.ts", ["--smoke"], 120_000);
     expect(code, `${stderr}\n${stdout}`).toBe(0);
     expect(stdout).toContain("SMOKE RUN");
     expect(stdout).toMatch(/^password only \(Login\) .* 1\.00x$/m);
     expect(stdout).toMatch(/^password \+ TOTP \(Login, VerifyMfa\) .* \d+\.\d+x$/m);
+    expect(stdout).toMatch(/^password \+ passkey \(Login, VerifyMfa\) .* \d+\.\d+x$/m);
+    expect(stdout).toMatch(/^passkey only \(StartPasskeyLogin, FinishPasskeyLogin\) .* \d+\.\d+x$/m);
+    expect(stdout).toContain("stand-in software authenticator");
   }, 130_000);
 
   it("bench/scim-list.ts --smoke: lists a tenant's users over SCIM (pages, filters) and prints p50/p95", async () => {

@@ -37,8 +37,8 @@ type LineFinding = Pick<Finding, "rule" | "message">;
 const JWT = /eyJ[\w-]{5,}\.[\w-]+\.[\w-]*/g;
 // A Bearer credential: 16+ token characters that are not just a lower-case word ("Bearer authentication").
 const BEARER = /\bBearer\s+([\w\-.~+/]{16,}=*)/gi;
-// Identity's opaque credentials: API keys (tsk_live_<prefix>_<secret>), refresh (tsr_…) and invitation (tsi_…) tokens.
-const CREDENTIAL = /\b(?:tsk_live_[0-9a-f]{12}_[\w-]{8,}|ts[ri]_[\w-]{20,})/g;
+// Identity's opaque credentials: API keys (tsk_live_<prefix>_<secret>), refresh (tsr_…), invitation (tsi_…) tokens and SSO login codes (tso_…).
+const CREDENTIAL = /\b(?:tsk_live_[0-9a-f]{12}_[\w-]{8,}|ts[rio]_[\w-]{20,})/g;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What the platform logger writes as tenant_id for work of no tenant (PLATFORM_TENANT in the log kit). */
 export const PLATFORM_MARKER = "-platform-";

@@ -13,6 +13,9 @@ const PUBLIC_ROOT_FIELDS = new Set([
   "verifyMfa",
   "startMfaEnrollment",
   "completeMfaEnrollment",
+  "startPasskeyLogin",
+  "finishPasskeyLogin",
+  "redeemSsoLogin",
   "refresh",
   "logout",
 ]);

@@ -1,7 +1,16 @@
 import { NotFoundError } from "./errors/gateway-errors.ts";
 
 /** Types whose ids the graph hands out as Relay global ids. */
-export type GlobalType = "Project" | "Task" | "User" | "Comment" | "Tenant" | "Invitation" | "ApiKey" | "Session";
+export type GlobalType =
+  | "Project"
+  | "Task"
+  | "User"
+  | "Comment"
+  | "Tenant"
+  | "Invitation"
+  | "ApiKey"
+  | "Session"
+  | "ScimToken";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;

@@ -17,8 +17,11 @@ import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
 import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
 import { MfaService } from "@tessera/proto/tessera/identity/v1/mfa_pb";
+import { ScimService } from "@tessera/proto/tessera/identity/v1/scim_pb";
 import { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
+import { SsoService } from "@tessera/proto/tessera/identity/v1/sso_pb";
 import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
+import { PasskeyService } from "@tessera/proto/tessera/identity/v1/webauthn_pb";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import { TenantService } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
 import { fromServiceError } from "./errors/mapping.ts";
@@ -31,10 +34,18 @@ export interface ServiceClients {
   readonly users: Client<typeof UserService>;
   /** identity's MfaService as the caller (audience `identity`): the caller's factors, the tenant's MFA policy. */
   readonly mfa: Client<typeof MfaService>;
+  /** identity's PasskeyService as the caller (audience `identity`): the caller's passkeys. */
+  readonly passkeys: Client<typeof PasskeyService>;
   /** identity's MembershipService, ApiKeyService and SessionService as the caller (audience `identity`). */
   readonly memberships: Client<typeof MembershipService>;
   readonly apiKeys: Client<typeof ApiKeyService>;
   readonly sessions: Client<typeof SessionService>;
+  /** identity's ScimService as the caller (audience `identity`): the tenant's SCIM tokens and group mapping. */
+  readonly scim: Client<typeof ScimService>;
+  /** identity's SsoService as the caller (audience `identity`): the tenant's SSO connection. */
+  readonly sso: Client<typeof SsoService>;
+  /** identity's SsoService with the gateway's own service token: redeeming SSO login codes. */
+  readonly ssoLogin: Client<typeof SsoService>;
   /**
    * projects' services as the caller (exchanged token, audience `projects`), at the tenant's own
    * instance when its placement has one (a silo tenant), else at PROJECTS_URL.
@@ -116,9 +127,13 @@ export function createServiceClients(options: ServiceClientsOptions): ServiceCli
     auth: make(AuthService, options.identityUrl, serviceTokenInterceptor(options.serviceTokens, "identity")),
     users: make(UserService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
     mfa: make(MfaService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    passkeys: make(PasskeyService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
     memberships: make(MembershipService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
     apiKeys: make(ApiKeyService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
     sessions: make(SessionService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    scim: make(ScimService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    sso: make(SsoService, options.identityUrl, exchangeInterceptor(exchanger, "identity")),
+    ssoLogin: make(SsoService, options.identityUrl, serviceTokenInterceptor(options.serviceTokens, "identity")),
     projects: make(ProjectService, options.projectsUrl, exchangeInterceptor(exchanger, "projects"), projectsRoute),
     tasks: make(TaskService, options.projectsUrl, exchangeInterceptor(exchanger, "projects"), projectsRoute),
     tenancy: make(TenantService, options.tenancyUrl, exchangeInterceptor(exchanger, "tenancy")),
@@ -182,9 +197,13 @@ export function bindToRequest(
     auth: bindClient(clients.auth, asGateway),
     users: bindClient(clients.users, asCaller),
     mfa: bindClient(clients.mfa, asCaller),
+    passkeys: bindClient(clients.passkeys, asCaller),
     memberships: bindClient(clients.memberships, asCaller),
     apiKeys: bindClient(clients.apiKeys, asCaller),
     sessions: bindClient(clients.sessions, asCaller),
+    scim: bindClient(clients.scim, asCaller),
+    sso: bindClient(clients.sso, asCaller),
+    ssoLogin: bindClient(clients.ssoLogin, asGateway),
     projects: bindClient(clients.projects, asCaller),
     tasks: bindClient(clients.tasks, asCaller),
     tenancy: bindClient(clients.tenancy, asCaller),

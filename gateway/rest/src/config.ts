@@ -30,6 +30,8 @@ export const configSchema = z.object({
    * to its placement's `projects` endpoint instead.
    */
   PROJECTS_URL: env.url(),
+  /** identity's HTTP listener: `/sso/start` and `/sso/callback` are forwarded there (404 without it). */
+  IDENTITY_HTTP_URL: env.url().optional(),
   /** audit: /v1/audit-events (list, export, verify); without it those routes answer 503. */
   AUDIT_URL: env.url().optional(),
   /**

@@ -7,7 +7,10 @@ import { placementRoute, type TenantResolver } from "@tessera/platform/tenancy-c
 import { AuditService } from "@tessera/proto/tessera/audit/v1/audit_pb";
 import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
+import { MfaService } from "@tessera/proto/tessera/identity/v1/mfa_pb";
+import { ScimService } from "@tessera/proto/tessera/identity/v1/scim_pb";
 import { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
+import { SsoService } from "@tessera/proto/tessera/identity/v1/sso_pb";
 import { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
 import { ProjectService, TaskService } from "@tessera/proto/tessera/projects/v1/projects_pb";
 import Fastify, {
@@ -18,22 +21,26 @@ import Fastify, {
 } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { AUDIT_AUDIENCE, authenticate, IDENTITY_AUDIENCE, PROJECTS_AUDIENCE } from "./auth.ts";
-import { problemErrorHandler, sendProblem } from "./errors.ts";
+import { problemErrorHandler } from "./errors.ts";
 import type { RegisteredRoute } from "./fastify-types.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { idempotencyPreHandler, settleIdempotency } from "./idempotency-hooks.ts";
 import { finishRequest, startRequestSpan } from "./observability.ts";
 import { registerOpenApi } from "./openapi.ts";
-import { notFound } from "./problems.ts";
+import { clientErrorHandler, frameworkErrorHandler, installProtocolHooks } from "./protocol-hooks.ts";
 import { type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
 import { inRequestScope, requestScopedExchanger, stateOf } from "./request-state.ts";
+import { ssoProxyRoutes } from "./routes/sso.ts";
 import { apiKeyRoutes } from "./routes/v1/api-keys.ts";
 import { auditEventRoutes } from "./routes/v1/audit-events.ts";
 import { commentRoutes } from "./routes/v1/comments.ts";
 import type { IdentityClients } from "./routes/v1/identity-common.ts";
 import { memberRoutes } from "./routes/v1/members.ts";
+import { mfaPolicyRoutes } from "./routes/v1/mfa-policy.ts";
 import { projectRoutes } from "./routes/v1/projects.ts";
+import { scimRoutes } from "./routes/v1/scim.ts";
 import { sessionRoutes } from "./routes/v1/sessions.ts";
+import { ssoConnectionRoutes } from "./routes/v1/sso-connection.ts";
 import { taskRoutes } from "./routes/v1/tasks.ts";
 import { lifecycleHeaders, type VersionPolicy, versionOfPath } from "./versions.ts";
 
@@ -51,8 +58,10 @@ export interface RestDeps {
   readonly resolver?: TenantResolver | undefined;
   /** audit's gRPC base URL (/v1/audit-events); those routes answer 503 without it. */
   readonly auditUrl?: string | undefined;
-  /** identity's gRPC base URL for /v1/members, /v1/invitations, /v1/api-keys, /v1/sessions (503 without it). */
+  /** identity's gRPC base URL for /v1/members, /v1/invitations, /v1/api-keys, /v1/sessions, /v1/mfa-policy, /v1/scim, /v1/sso-connection (503 without it). */
   readonly identityUrl?: string | undefined;
+  /** identity's HTTP listener, where `/sso/start` and `/sso/callback` are forwarded (404 without it). */
+  readonly identityHttpUrl?: string | undefined;
   readonly idempotency: IdempotencyStore;
   /** Per-tenant limits; none when omitted. */
   readonly rateLimiter?: RateLimiter | undefined;
@@ -84,6 +93,9 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
     exposeHeadRoutes: false,
     return503OnClosing: true,
+    // protocol-level refusals as problem+json too (protocol-hooks.ts)
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     genReqId: (req) => {
       const incoming = req.headers["x-request-id"];
       return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -91,12 +103,7 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.removeContentTypeParser("text/plain");
-  app.addContentTypeParser(
-    "application/merge-patch+json",
-    { parseAs: "string" },
-    app.getDefaultJsonParser("error", "error"),
-  );
+  installProtocolHooks(app);
 
   const exchanger = requestScopedExchanger(deps.exchanger);
   const clientOptions = {
@@ -129,6 +136,9 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
         apiKeys: createServiceClient(ApiKeyService, identityOptions),
         sessions: createServiceClient(SessionService, identityOptions),
         users: createServiceClient(UserService, identityOptions),
+        mfa: createServiceClient(MfaService, identityOptions),
+        scim: createServiceClient(ScimService, identityOptions),
+        sso: createServiceClient(SsoService, identityOptions),
       }
     : undefined;
   app.addHook("onClose", async () => {
@@ -169,7 +179,6 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
   });
   app.addHook("onResponse", finishRequest(log));
   app.setErrorHandler(problemErrorHandler(log));
-  app.setNotFoundHandler((_req, reply) => sendProblem(reply, notFound()));
 
   await registerOpenApi(app, {
     version: deps.apiVersion ?? "1.0.0",
@@ -184,5 +193,9 @@ export async function build(deps: RestDeps): Promise<FastifyInstance> {
   memberRoutes(app, identity);
   apiKeyRoutes(app, identity);
   sessionRoutes(app, identity);
+  mfaPolicyRoutes(app, identity);
+  scimRoutes(app, identity);
+  ssoConnectionRoutes(app, identity);
+  ssoProxyRoutes(app, deps.identityHttpUrl);
   return app;
 }

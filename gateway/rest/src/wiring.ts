@@ -58,6 +58,7 @@ export async function wire(config: RestConfig, logger: Logger, apiVersion?: stri
     resolver,
     auditUrl: config.AUDIT_URL,
     identityUrl: config.IDENTITY_URL,
+    identityHttpUrl: config.IDENTITY_HTTP_URL,
     idempotency,
     rateLimiter: config.RATE_LIMIT_ENABLED
       ? createRateLimiter({ quotaOf: planQuotaSource(resolver, config.RATE_LIMIT_DEFAULT_PLAN, logger) })

@@ -61,13 +61,26 @@ describe("OpenAPI and the docs page", () => {
     expect(documented.sort()).toEqual(visible.map((r) => `${r.method.toLowerCase()} ${toPath(r.url)}`).sort());
     // the only undocumented routes are the document, the docs page and health
     for (const hidden of app.registeredRoutes.filter((r) => r.hidden)) {
-      expect(hidden.url).toMatch(/^(\/v1\/openapi\.json|\/v1\/docs.*|\/healthz)$/);
+      expect(hidden.url).toMatch(/^(\/v1\/openapi\.json|\/v1\/docs.*|\/healthz|\/sso\/(start|callback))$/);
     }
   });
 
   it("declares the problem schema, security with each operation's scope, idempotency and ETag headers", () => {
     expect(Object.keys(doc.components.schemas ?? {})).toEqual(
-      expect.arrayContaining(["Problem", "Project", "Task", "Comment", "Member", "Invitation", "ApiKey", "Session"]),
+      expect.arrayContaining([
+        "Problem",
+        "Project",
+        "Task",
+        "Comment",
+        "Member",
+        "Invitation",
+        "ApiKey",
+        "Session",
+        "MfaPolicy",
+        "ScimToken",
+        "ScimGroupMapping",
+        "SsoConnection",
+      ]),
     );
     expect(Object.keys(doc.components.securitySchemes ?? {}).sort()).toEqual(["ApiKey", "Bearer"]);
     for (const [path, item] of Object.entries(doc.paths)) {
@@ -75,7 +88,7 @@ describe("OpenAPI and the docs page", () => {
         const where = `${method} ${path}`;
         expect(op.operationId, where).toBeTruthy();
         expect(op.security?.[0]?.ApiKey?.[0], where).toMatch(
-          /^((projects|tasks|comments|audit)\.(read|write|archive)|identity\.(members\.(read|manage)|invitations\.manage|api_keys\.manage))$/,
+          /^((projects|tasks|comments|audit)\.(read|write|archive)|identity\.(members\.(read|manage)|invitations\.manage|api_keys\.manage|scim\.manage|mfa_policy\.manage|sso\.manage))$/,
         );
         expect(op.responses["401"]?.content?.["application/problem+json"], where).toBeDefined();
         expect(op.responses["429"]?.headers?.["Retry-After"], where).toBeDefined();

@@ -24,12 +24,18 @@ export interface ActorClaim {
 export const ACR_MFA = "urn:tessera:acr:mfa";
 /** `acr` of a password-only sign-in. */
 export const ACR_PASSWORD = "urn:tessera:acr:pwd";
-/** `amr` values that are a second factor (RFC 8176 `otp`, `hwk`, `swk`; Tessera's `rcv` = recovery code). */
-export const SECOND_FACTOR_METHODS: ReadonlySet<string> = new Set(["otp", "rcv", "hwk", "swk"]);
+/** `acr` of a single-factor sign-in through the tenant's identity provider (SSO). */
+export const ACR_FEDERATED = "urn:tessera:acr:fed";
+/**
+ * `amr` values that are a second factor (RFC 8176 `otp`, `hwk`, `swk`, and `mfa`, which identity
+ * writes only after SSO when the tenant trusts its IdP's second factor; Tessera's `rcv` = recovery code).
+ */
+export const SECOND_FACTOR_METHODS: ReadonlySet<string> = new Set(["otp", "rcv", "hwk", "swk", "mfa"]);
 
-/** The `acr` that a set of authentication methods earns. */
+/** The `acr` that a set of authentication methods earns (`fed` marks a federated, SSO, sign-in). */
 export function acrFor(amr: readonly string[]): string {
-  return amr.some((m) => SECOND_FACTOR_METHODS.has(m)) ? ACR_MFA : ACR_PASSWORD;
+  if (amr.some((m) => SECOND_FACTOR_METHODS.has(m))) return ACR_MFA;
+  return amr.includes("fed") ? ACR_FEDERATED : ACR_PASSWORD;
 }
 
 /**

@@ -1,4 +1,5 @@
 export {
+  ACR_FEDERATED,
   ACR_MFA,
   ACR_PASSWORD,
   type ActorClaim,

@@ -1,6 +1,7 @@
 /**
  * What both edges (the GraphQL gateway and the REST edge) share: reading the caller's credential,
- * exchanging it at identity for internal tokens per target service, and sending those on calls.
+ * exchanging it at identity for internal tokens per target service, and sending those on calls;
+ * the rules of SCIM token rotation and group mappings both surfaces apply before calling identity.
  */
 export {
   credentialFromHeaders,
@@ -15,3 +16,12 @@ export {
   type TokenExchanger,
   type TokenExchangerOptions,
 } from "./exchanger.ts";
+export {
+  rotateScimTokenById,
+  SCIM_GROUP_MAX_LENGTH,
+  SCIM_MAPPING_MAX_ENTRIES,
+  type ScimMappingProblem,
+  type ScimTokenState,
+  scimGroupProblems,
+  scimTokenState,
+} from "./scim.ts";

@@ -52,6 +52,7 @@ const INLINE_SECRETS: RegExp[] = [
   /\b(Bearer|Basic)\s+[\w\-.~+/=]{8,}/gi,
   /\btsk_(live|test)_[\w-]{8,}/g, // Tessera API keys
   /\btss_scim_[\w-]{8,}/g, // Tessera SCIM tokens
+  /\btso_[\w-]{20,}/g, // Tessera SSO login codes (one-time, in the frontend's URL)
 ];
 
 /** Masks credentials found in a string. CR/LF are handled by JSON encoding, which escapes them. */

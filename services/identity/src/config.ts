@@ -1,5 +1,12 @@
 import { env, z } from "@tessera/platform/config";
 import { databaseEnv, natsEnv, serviceEnv } from "@tessera/platform/service";
+import { type SsoSettings, ssoEnv, ssoSettingsFrom } from "./domain/sso/settings.ts";
+import {
+  checkWebauthnEnv,
+  type WebauthnSettings,
+  webauthnEnv,
+  webauthnSettingsFrom,
+} from "./domain/webauthn/settings.ts";
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -17,7 +24,7 @@ const ms = (fallback: number, min: number, max: number) => z.coerce.number().int
  * identity's environment: the kit's service, database and NATS variables (PORT defaults to 50062),
  * and its own, each with a safe default except the key-encryption key. See README.md for the table.
  */
-export const identityEnv = z.object({
+const identityFields = z.object({
   ...serviceEnv,
   ...databaseEnv,
   ...natsEnv,
@@ -62,7 +69,12 @@ export const identityEnv = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default("identity_tenants"),
+  ...webauthnEnv,
+  ...ssoEnv,
 });
+
+/** With the checks across variables (WebAuthn origins under the RP id). */
+export const identityEnv = identityFields.superRefine(checkWebauthnEnv);
 
 /** Parsed identity configuration. */
 export type IdentityConfig = z.infer<typeof identityEnv>;
@@ -84,6 +96,8 @@ export interface IdentitySettings {
   lockout: { threshold: number; baseMs: number; maxMs: number };
   ipLimit: { maxFailuresPerMinute: number; blockBaseMs: number; blockMaxMs: number };
   mfa: { issuer: string; challengeTtlMs: number; stepUpMaxAgeMs: number };
+  webauthn: WebauthnSettings;
+  sso: SsoSettings;
 }
 
 /** Domain settings from the parsed environment. */
@@ -120,5 +134,7 @@ export function settingsFrom(config: IdentityConfig): IdentitySettings {
       challengeTtlMs: config.IDENTITY_MFA_CHALLENGE_TTL_MS,
       stepUpMaxAgeMs: config.IDENTITY_STEP_UP_MAX_AGE_MS,
     },
+    webauthn: webauthnSettingsFrom(config),
+    sso: ssoSettingsFrom(config),
   };
 }

@@ -11,12 +11,14 @@ import type { IdentityDeps } from "./domain/deps.ts";
 import { createKeyStore } from "./domain/keys.ts";
 import { createPasswordHasher } from "./domain/passwords.ts";
 import { createAudienceCache } from "./domain/service-clients.ts";
+import { ssoDirectory, type TenantDirectory } from "./domain/sso/directory.ts";
 import { registerIdentityTenantData } from "./domain/tenant-data.ts";
 import { createTokenSigner } from "./domain/tokens.ts";
 import { startTenantConsumer } from "./events/consume-tenant-events.ts";
 import { createJwksServer, type JwksServer } from "./jwks-http.ts";
 import { PUBLIC_SERVICES, routes } from "./routes.ts";
 import { createScimHandler, SCIM_PATH } from "./scim/router.ts";
+import { createSsoHandler, SSO_PATH } from "./sso/router.ts";
 
 /** The service name: the `aud` of internal tokens addressed to identity. */
 export const SERVICE = "identity";
@@ -47,6 +49,8 @@ export interface BuildOptions {
    * and deletion of a tenant's memberships, invitations and API keys).
    */
   tenantDataOwnerUrl?: string;
+  /** Where SSO finds tenants by verified email domain (default: tenancy at TENANCY_URL). */
+  tenantDirectory?: TenantDirectory;
 }
 
 /** identity, built and not yet listening: the gRPC server plus the JWKS endpoint and the consumer. */
@@ -89,12 +93,23 @@ export async function build(options: BuildOptions): Promise<IdentityServer> {
     logger,
     plans: options.plans ?? CATALOGUE,
   };
+  const sso = ssoDirectory({
+    given: options.tenantDirectory,
+    tenancyUrl: settings.sso.tenancyUrl,
+    signer: deps.signer,
+    serviceTokenTtlMs: settings.serviceTokenTtlMs,
+    logger,
+    nats: options.nats,
+  });
   const jwks: JwksServer = createJwksServer({
     keys,
     host: options.host ?? "127.0.0.1",
     port: options.httpPort ?? 0,
     logger,
-    routes: [{ prefix: SCIM_PATH, handle: createScimHandler(deps) }],
+    routes: [
+      { prefix: SCIM_PATH, handle: createScimHandler(deps) },
+      { prefix: SSO_PATH, handle: createSsoHandler(deps, sso.directory) },
+    ],
   });
   let consumer: RunningConsumer | undefined;
   let jwksUrl = "";
@@ -114,6 +129,7 @@ export async function build(options: BuildOptions): Promise<IdentityServer> {
     onShutdown: [
       async () => consumer?.stop(),
       () => jwks.close(),
+      () => sso.close(),
       async () => keys.stop(),
       ...(options.onShutdown ?? []),
     ],

@@ -27,7 +27,7 @@ import { migrations } from "../migrations/index.ts";
 import { identityEnv, settingsFrom } from "../src/config.ts";
 import { ensurePlatformAdmin } from "../src/domain/bootstrap.ts";
 import { upsertServiceClient } from "../src/domain/service-clients.ts";
-import { build, type IdentityServer } from "../src/server.ts";
+import { type BuildOptions, build, type IdentityServer } from "../src/server.ts";
 
 /** Cheap argon2 for tests (the process test runs the OWASP defaults). */
 export const CHEAP_ARGON2 = { IDENTITY_ARGON2_MEMORY_KIB: "1024", IDENTITY_ARGON2_TIME_COST: "1" };
@@ -104,7 +104,12 @@ export function violatedFields(err: ConnectError): string[] {
 }
 
 /** Starts identity in-process against a fresh database; `env` overrides configuration. */
-export async function startIdentity(name: string, env: Record<string, string> = {}): Promise<Identity> {
+export async function startIdentity(
+  name: string,
+  env: Record<string, string> = {},
+  /** Extra build options (e.g. SSO's tenant directory). */
+  extra: Pick<BuildOptions, "tenantDirectory"> = {},
+): Promise<Identity> {
   const db = await serviceDatabase(`id${name}`);
   await migrateServiceDatabase(db, [], migrations);
   const logs = captureLogs(`identity-${name}`);
@@ -131,6 +136,7 @@ export async function startIdentity(name: string, env: Record<string, string> = 
     port: 0,
     httpPort: 0,
     shutdownGraceMs: 2_000,
+    ...extra,
   });
   const { url } = await built.server.listen();
   const transport = createGrpcTransport({ baseUrl: url });

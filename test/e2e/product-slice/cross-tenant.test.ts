@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Tier } from "@tessera/proto/tessera/tenancy/v1/tenancy_pb";
+import { registerSecret } from "@tessera/test/harness";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { adminQuery, databasesLike } from "../tiers/support.ts";
 import { globalId, type Json, localId, projectKey, type Slice, type SliceTenant, startSlice } from "./setup.ts";
@@ -484,6 +485,22 @@ function probes({ prober, owner }: Direction): Probe[] {
     gql("revokeApiKey", v, mutation("revokeApiKey", "RevokeApiKeyInput"), (x) => ({ input: { id: gid("ApiKey")(x) } }));
     restAsUser("DELETE api key", v, "DELETE", (x) => `/v1/api-keys/${P(x)}`);
   }
+  // the owner's SCIM token: revoking or rotating it answers as for a token that does not exist
+  const scimToken = [adminData.scimToken];
+  gql("revokeScimToken", scimToken, mutation("revokeScimToken", "RevokeScimTokenInput"), (x) => ({
+    input: { id: gid("ScimToken")(x) },
+  }));
+  gql("rotateScimToken", scimToken, mutation("rotateScimToken", "RotateScimTokenInput"), (x) => ({
+    input: { id: gid("ScimToken")(x) },
+  }));
+  restAsUser("DELETE scim token", scimToken, "DELETE", (x) => `/v1/scim/tokens/${P(x)}`);
+  restAsUser(
+    "POST scim token rotate",
+    scimToken,
+    "POST",
+    (x) => `/v1/scim/tokens/${P(x)}/rotate`,
+    () => ({}),
+  );
   for (const [id, type, field, path] of [
     [adminData.invitation, "Invitation", "revokeInvitation", "invitations"],
     [adminData.session, "Session", "revokeSession", "sessions"],
@@ -642,6 +659,7 @@ const idsOf = (side: Side) => [
   ...side.data.users,
   side.ownProject,
   side.ownTask,
+  ...[administered.get(side.t.id)?.scimToken ?? ""].filter((id) => id !== ""),
 ];
 
 /** The prober's own lists, on every surface, as its admin reads them. */
@@ -661,6 +679,14 @@ async function listsOf(side: Side): Promise<string[]> {
     (await slice.rest_(t.keys.admin.key, "GET", "/v1/projects?limit=100&include_archived=true")).text,
     (await slice.rest_(t.keys.admin.key, "GET", `/v1/projects/${ownProject}/tasks?limit=100`)).text,
     (await slice.rest_(t.keys.admin.key, "GET", `/v1/tasks/${ownTask}/comments?limit=100`)).text,
+    // SCIM tokens: admin keys carry no identity scope, so the admin's own sign-in reads them
+    (await slice.gql(await t.admin.accessToken(), "{ scimTokens { id prefix state } }")).text,
+    await (
+      await fetch(`${slice.rest.url}/v1/scim/tokens`, {
+        headers: { authorization: `Bearer ${await t.admin.accessToken()}` },
+        signal: AbortSignal.timeout(20_000),
+      })
+    ).text(),
   ];
 }
 
@@ -690,6 +716,8 @@ const administered = new Map<
   {
     invitation: string;
     session: string;
+    /** Its SCIM token's id (created by its admin; the secret is registered, never logged). */
+    scimToken: string;
     cursors: Record<"members" | "invitations" | "api-keys", { gql: string; rest: string }>;
   }
 >();
@@ -707,6 +735,15 @@ beforeAll(async () => {
       ).text,
     );
     const mine = json((await slice.gql(token, "{ mySessions(first: 1) { edges { node { id } } } }")).text);
+    const scim = json(
+      (
+        await slice.gql(
+          token,
+          "mutation { createScimToken { ... on CreateScimTokenSuccess { newScimToken { secret scimToken { id } } } } }",
+        )
+      ).text,
+    ).data.createScimToken.newScimToken;
+    registerSecret(scim.secret);
     const cursors = {} as Record<"members" | "invitations" | "api-keys", { gql: string; rest: string }>;
     for (const [list, field] of [
       ["members", "members"],
@@ -723,6 +760,7 @@ beforeAll(async () => {
     administered.set(side.id, {
       invitation: localId(invited.data.inviteMember.newInvitation.invitation.id),
       session: localId(mine.data.mySessions.edges[0].node.id),
+      scimToken: localId(scim.scimToken.id),
       cursors,
     });
   }
@@ -860,7 +898,7 @@ it("answers each tenant about another's ids across silo, bridge and pool exactly
         if (text.includes(id)) leaks.push(`${prober.name}'s list contains ${owner.name}'s id ${id}: ${text}`);
       }
       for (const id of ids) {
-        for (const t of ["Project", "Task", "User", "Comment"]) {
+        for (const t of ["Project", "Task", "User", "Comment", "ScimToken"]) {
           if (text.includes(globalId(t, id)))
             leaks.push(`${prober.name}'s list contains ${owner.name}'s global id ${t}:${id}`);
         }
@@ -868,6 +906,10 @@ it("answers each tenant about another's ids across silo, bridge and pool exactly
       if (text.includes(owner.secret)) leaks.push(`${prober.name}'s list carries ${owner.name}'s data: ${text}`);
     }
     expect(lists[0]).toContain(prober.ownProject);
+    // the SCIM lists are not trivially empty: each holds the prober's own token (GraphQL, REST)
+    const ownScim = administered.get(prober.t.id)?.scimToken as string;
+    expect(lists.at(-2)).toContain(globalId("ScimToken", ownScim));
+    expect(lists.at(-1)).toContain(ownScim);
     // and the owner's data is exactly as it was
     expect(await snapshot(owner), `${owner.name}'s data`).toBe(owner.data.snapshot);
   }

@@ -2,7 +2,8 @@
  * Role matrix on every surface: a viewer cannot write (GraphQL ForbiddenError / FORBIDDEN, REST
  * 403, gRPC PERMISSION_DENIED), a member cannot archive and an admin can; an API key without the
  * write scope cannot POST and one with it can. Members and viewers are refused tenant administration
- * (members, invitations, API keys, sessions) on GraphQL (FORBIDDEN) and REST (403).
+ * (members, invitations, API keys, sessions, the MFA policy, SCIM tokens and group mapping) on
+ * GraphQL (FORBIDDEN) and REST (403).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -63,6 +64,7 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
   ).toMatchObject(forbidden);
   // tenant administration: members and viewers are refused every admin operation
   const adminUser = globalId("User", a.admin.userId);
+  const someScimToken = globalId("ScimToken", "7d4f4e5c-0c57-4f0e-9a51-2f5b0f6f2a10");
   for (const who of [token, await a.member.accessToken()]) {
     for (const [field, input, variables] of [
       ["inviteMember", "InviteMemberInput", { email: "x@example.com", role: "VIEWER" }],
@@ -70,13 +72,24 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
       ["removeMember", "RemoveMemberInput", { userId: adminUser }],
       ["createApiKey", "CreateApiKeyInput", { name: "x", role: "VIEWER", scopes: ["projects.read"] }],
       ["revokeAllSessions", "RevokeAllSessionsInput", { userId: adminUser }],
+      ["setMfaPolicy", "SetMfaPolicyInput", { mode: "OFF", gracePeriodDays: 0 }],
+      ["rotateScimToken", "RotateScimTokenInput", { id: someScimToken }],
+      ["revokeScimToken", "RevokeScimTokenInput", { id: someScimToken }],
+      ["setScimGroupMapping", "SetScimGroupMappingInput", { groupRoles: [{ group: "x", role: "ADMIN" }] }],
     ] as const) {
       expect(await mutate(who, field, input, variables), field).toMatchObject(forbidden);
     }
+    const created = json(
+      (await slice.gql(who, "mutation { createScimToken { __typename ... on Error { code message } } }")).text,
+    );
+    expect(created.data.createScimToken, "createScimToken").toMatchObject(forbidden);
     for (const query of [
       "{ apiKeys { edges { node { id } } } }",
       "{ invitations { edges { node { id } } } }",
       "{ sessions { edges { node { id } } } }",
+      "{ scimTokens { id } }",
+      "{ scimGroupMapping { updatedAt } }",
+      "{ viewer { tenant { mfaPolicy { mode } } } }",
     ]) {
       const res = json((await slice.gql(who, query)).text);
       expect(res.errors?.[0]?.extensions?.code, query).toBe("FORBIDDEN");
@@ -109,6 +122,34 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
     expect(json(res.text).type).toBe("urn:tessera:problem:forbidden");
   }
   expect((await slice.rest_(key, "GET", `/v1/tasks/${taskId}`)).status).toBe(200);
+  // security administration over REST with members' and viewers' own sign-ins (keys lack identity
+  // scopes, so a key's refusal would not show that the role is what is refused)
+  for (const user of [a.viewer, a.member]) {
+    const bearer = await user.accessToken();
+    for (const [method, path, body] of [
+      ["GET", "/v1/mfa-policy", undefined],
+      ["PUT", "/v1/mfa-policy", { mode: "off", grace_period_days: 0 }],
+      ["GET", "/v1/scim/tokens", undefined],
+      ["POST", "/v1/scim/tokens", {}],
+      ["POST", "/v1/scim/tokens/7d4f4e5c-0c57-4f0e-9a51-2f5b0f6f2a10/rotate", {}],
+      ["DELETE", "/v1/scim/tokens/7d4f4e5c-0c57-4f0e-9a51-2f5b0f6f2a10", undefined],
+      ["GET", "/v1/scim/group-mapping", undefined],
+      ["PUT", "/v1/scim/group-mapping", { group_roles: [{ group: "x", role: "admin" }] }],
+    ] as const) {
+      const res = await fetch(`${slice.rest.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${bearer}`,
+          ...(body !== undefined && { "content-type": "application/json" }),
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(20_000),
+      });
+      const text = await res.text();
+      expect(res.status, `${method} ${path}: ${text}`).toBe(403);
+      expect(json(text).type).toBe("urn:tessera:problem:forbidden");
+    }
+  }
 
   const c = slice.rpc(await a.viewer.internalToken("projects"));
   expect(await rpcCode(() => c.projects.createProject({ name: "x", key: projectKey() }))).toBe(Code.PermissionDenied);

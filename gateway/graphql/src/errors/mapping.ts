@@ -26,7 +26,7 @@ import {
  * | INVALID_ARGUMENT, OUT_OF_RANGE                | InputError (+ fields)  | BAD_USER_INPUT    |
  * | PERMISSION_DENIED with ErrorInfo STEP_UP_REQUIRED | StepUpRequiredError | STEP_UP_REQUIRED  |
  * | PERMISSION_DENIED                             | ForbiddenError         | FORBIDDEN         |
- * | UNAUTHENTICATED                               | UnauthenticatedError   | UNAUTHENTICATED   |
+ * | UNAUTHENTICATED (message kept for PASSKEY_REFUSED) | UnauthenticatedError | UNAUTHENTICATED |
  * | ALREADY_EXISTS, ABORTED, FAILED_PRECONDITION  | ConflictError          | CONFLICT          |
  * | RESOURCE_EXHAUSTED with a QuotaFailure        | QuotaExceededError     | QUOTA_EXCEEDED    |
  * | RESOURCE_EXHAUSTED (rate limiting)            | RateLimitedError       | RATE_LIMITED      |
@@ -41,8 +41,11 @@ const BY_CODE: Partial<Record<Code, (e: ConnectError) => GatewayError>> = {
     e.findDetails(ErrorInfoSchema).some((i) => i.reason === "STEP_UP_REQUIRED")
       ? new StepUpRequiredError(e.rawMessage || undefined)
       : new ForbiddenError(e.rawMessage || undefined),
-  // the reason (expired, revoked, unknown user, wrong password) is never told
-  [Code.Unauthenticated]: () => new UnauthenticatedError(),
+  // the reason (expired, revoked, unknown user, wrong password) is never told; a refused passkey's is
+  [Code.Unauthenticated]: (e) =>
+    e.findDetails(ErrorInfoSchema).some((i) => i.reason === "PASSKEY_REFUSED")
+      ? new UnauthenticatedError(e.rawMessage || undefined)
+      : new UnauthenticatedError(),
   [Code.AlreadyExists]: (e) => new ConflictError(e.rawMessage || "Already exists."),
   [Code.Aborted]: (e) => new ConflictError(e.rawMessage || "Changed meanwhile; try again."),
   [Code.FailedPrecondition]: (e) => new ConflictError(e.rawMessage || "Not possible in the current state."),

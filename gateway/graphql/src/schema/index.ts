@@ -9,6 +9,7 @@ import "./task.ts";
 import "./comment.ts";
 import "./auth.ts";
 import "./mfa.ts";
+import "./passkeys.ts";
 import "./node.ts";
 import "./task-events.ts";
 import "./audit.ts";
@@ -16,6 +17,8 @@ import "./members.ts";
 import "./invitations.ts";
 import "./api-keys.ts";
 import "./sessions.ts";
+import "./scim.ts";
+import "./sso.ts";
 
 builder.queryType({
   description: "Everything but `__typename` needs a credential (`Authorization: Bearer …` or `X-Api-Key`).",
@@ -23,7 +26,7 @@ builder.queryType({
 });
 builder.mutationType({
   description:
-    "Writes. `login`, `verifyMfa`, `startMfaEnrollment`, `completeMfaEnrollment`, `refresh` and `logout` need no credential; the others do.",
+    "Writes. `login`, `verifyMfa`, `startMfaEnrollment`, `completeMfaEnrollment`, `startPasskeyLogin`, `finishPasskeyLogin`, `redeemSsoLogin`, `refresh` and `logout` need no credential; the others do.",
   authScopes: { authenticated: true },
 });
 builder.subscriptionType({

@@ -2,13 +2,21 @@ import { FactorType, type MfaChallenge, MfaChallengeKind } from "@tessera/proto/
 import { builder } from "../builder.ts";
 import { DateTime, definedEnum, toDate } from "./common.ts";
 
-export const FACTOR_TYPES = { TOTP: FactorType.TOTP, RECOVERY_CODE: FactorType.RECOVERY_CODE };
+export const FACTOR_TYPES = {
+  TOTP: FactorType.TOTP,
+  WEBAUTHN: FactorType.WEBAUTHN,
+  RECOVERY_CODE: FactorType.RECOVERY_CODE,
+};
 const KINDS = { VERIFY: MfaChallengeKind.VERIFY, ENROLL: MfaChallengeKind.ENROLL };
 
 export const MfaFactorTypeEnum = builder.enumType("MfaFactorType", {
-  description: "A kind of second factor. (Passkeys will be added.)",
+  description: "A kind of second factor.",
   values: {
     TOTP: { value: FACTOR_TYPES.TOTP, description: "An authenticator app (RFC 6238 time-based codes)." },
+    WEBAUTHN: {
+      value: FACTOR_TYPES.WEBAUTHN,
+      description: "A passkey (WebAuthn credential with user verification): see `Viewer.passkeys`.",
+    },
     RECOVERY_CODE: { value: FACTOR_TYPES.RECOVERY_CODE, description: "One of the ten single-use recovery codes." },
   },
 });
@@ -34,6 +42,12 @@ const MfaChallengeRef = builder.objectRef<MfaChallenge>("MfaChallenge").implemen
       type: [MfaFactorTypeEnum],
       description: "What can answer it (VERIFY) or may be enrolled (ENROLL).",
       resolve: (c) => c.factors.map((f) => definedEnum(f, FACTOR_TYPES)),
+    }),
+    webauthnOptionsJson: t.string({
+      nullable: true,
+      description:
+        "With WEBAUTHN among `factors`: PublicKeyCredentialRequestOptionsJSON for the user's passkeys (a JSON string for `PublicKeyCredential.parseRequestOptionsFromJSON`); answer with `verifyMfa(input: { webauthnAssertion })`. Its challenge is single use: after a refused assertion, sign in again.",
+      resolve: (c) => c.webauthnOptionsJson || null,
     }),
   }),
 });

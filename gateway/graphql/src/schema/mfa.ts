@@ -141,6 +141,11 @@ const VerifyMfaInput = builder.inputType("VerifyMfaInput", {
     challengeToken: t.string({ required: true }),
     totpCode: t.string({ required: false, description: "The six digits the authenticator shows (or recoveryCode)." }),
     recoveryCode: t.string({ required: false, description: "One of the recovery codes (or totpCode)." }),
+    webauthnAssertion: t.string({
+      required: false,
+      description:
+        "A passkey's assertion for `MfaChallenge.webauthnOptionsJson`: the JSON of `PublicKeyCredential.toJSON()` (or totpCode, or recoveryCode).",
+    }),
   }),
 });
 
@@ -202,20 +207,21 @@ const CompleteMfaEnrollmentPayload = builder
 builder.mutationFields((t) => ({
   verifyMfa: t.field({
     type: AuthTokensRef,
-    description: "Answers a login's VERIFY challenge with a TOTP code or a recovery code. Needs no credential.",
+    description:
+      "Answers a login's VERIFY challenge with a TOTP code, a passkey assertion or a recovery code. Needs no credential.",
     skipTypeScopes: true,
     args: { input: t.arg({ type: VerifyMfaInput, required: true }) },
     errors: results("VerifyMfa", "tokens", CHALLENGE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
-      const code =
-        input.totpCode != null
-          ? { case: "totpCode" as const, value: input.totpCode }
-          : input.recoveryCode != null
-            ? { case: "recoveryCode" as const, value: input.recoveryCode }
-            : undefined;
-      if (!code || (input.totpCode != null && input.recoveryCode != null)) {
-        throw new InputError("Give either totpCode or recoveryCode.", [
-          { field: "totpCode", message: "exactly one of totpCode and recoveryCode" },
+      const given = [
+        input.totpCode != null && { case: "totpCode" as const, value: input.totpCode },
+        input.recoveryCode != null && { case: "recoveryCode" as const, value: input.recoveryCode },
+        input.webauthnAssertion != null && { case: "webauthnAssertionJson" as const, value: input.webauthnAssertion },
+      ].filter((c) => c !== false);
+      const [code, ...more] = given;
+      if (!code || more.length > 0) {
+        throw new InputError("Give one of totpCode, recoveryCode and webauthnAssertion.", [
+          { field: "totpCode", message: "exactly one of totpCode, recoveryCode and webauthnAssertion" },
         ]);
       }
       const res = await ctx.rpc.auth.verifyMfa({ challengeToken: input.challengeToken, code, client: ctx.clientInfo });

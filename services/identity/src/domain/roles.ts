@@ -43,6 +43,7 @@ export const permissions = definePermissions({
     "identity.api_keys.manage",
     "identity.scim.manage",
     "identity.mfa_policy.manage",
+    "identity.sso.manage",
   ],
   admin: [
     "identity.users.read",
@@ -52,6 +53,7 @@ export const permissions = definePermissions({
     "identity.api_keys.manage",
     "identity.scim.manage",
     "identity.mfa_policy.manage",
+    "identity.sso.manage",
   ],
   member: ["identity.users.read", "identity.members.read"],
   viewer: ["identity.users.read", "identity.members.read"],
@@ -61,6 +63,7 @@ export const permissions = definePermissions({
     "identity.keys.rotate",
     "identity.scim.manage",
     "identity.mfa_policy.manage_any",
+    "identity.sso.manage",
   ],
   [EDGE_ROLE]: ["identity.sessions.issue", "identity.tokens.exchange", "identity.invitations.accept"],
 });

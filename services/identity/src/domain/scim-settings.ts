@@ -6,6 +6,7 @@ import { ScimSettingsEventSchema } from "@tessera/proto/tessera/identity/v1/scim
 import { toProtoRole } from "../convert.ts";
 import { membershipChanged } from "../events/publish.ts";
 import type { IdentityDeps } from "./deps.ts";
+import { requireStepUp } from "./mfa/step-up.ts";
 import { atLeast, caller, permissions, TENANT_ROLES, type TenantRole } from "./roles.ts";
 import { scimAdminTenant } from "./scim-tokens.ts";
 import { pgArray, query, queryOne, toDate } from "./sql.ts";
@@ -89,6 +90,8 @@ export async function updateScimSettings(
   return withTenantTransaction(
     deps.orm,
     async (em) => {
+      // the mapping decides who becomes an admin: a step-up operation, like API keys
+      await requireStepUp(deps, em, principal, tenantId);
       const row = await queryOne<{ updated_at: unknown }>(
         em,
         `insert into scim_settings (tenant_id, group_roles) values (?, ?::jsonb)

@@ -5,6 +5,7 @@ import { FailedPrecondition, InvalidArgument, NotFound } from "@tessera/platform
 import { enqueueEvent } from "@tessera/platform/events";
 import { ScimTokenEventSchema } from "@tessera/proto/tessera/identity/v1/scim_pb";
 import type { IdentityDeps } from "./deps.ts";
+import { requireStepUp } from "./mfa/step-up.ts";
 import { caller, permissions } from "./roles.ts";
 import { randomSecret, sameDigest, sha256Hex } from "./secrets.ts";
 import { query, queryOne, setLocal, toDate, toDateOrUndefined } from "./sql.ts";
@@ -127,6 +128,8 @@ export async function createScimToken(
   const out = await withTenantTransaction(
     deps.orm,
     async (em) => {
+      // a SCIM token provisions members (and, through the mapping, admins): step-up, like API keys
+      await requireStepUp(deps, em, caller().principal, tenantId);
       if ((await liveTokens(em, tenantId)).some((t) => t.expires_at === null)) {
         throw new FailedPrecondition("the tenant already has a SCIM token: rotate or revoke it");
       }
@@ -154,6 +157,7 @@ export async function rotateScimToken(
   const out = await withTenantTransaction(
     deps.orm,
     async (em) => {
+      await requireStepUp(deps, em, caller().principal, tenantId);
       const current = (await liveTokens(em, tenantId)).find((t) => t.expires_at === null);
       if (!current) throw new FailedPrecondition("the tenant has no SCIM token to rotate: create one");
       // an older token still in its overlap ends now: at most two tokens are ever valid

@@ -21,6 +21,7 @@ import { type LoginChallenge, mfaAtLogin } from "./mfa/login-gate.ts";
 import { PLATFORM_TENANT_ID, requireEdge } from "./roles.ts";
 import { newRefreshToken, sha256Hex } from "./secrets.ts";
 import { pgArray, queryOne, toDate, toDateOrUndefined } from "./sql.ts";
+import { passwordLoginRule, SSO_REQUIRED } from "./sso/password-policy.ts";
 import { tenantIdBySlug, tenantIsActive } from "./tenants.ts";
 import {
   type MembershipRecord,
@@ -164,11 +165,15 @@ export async function login(deps: IdentityDeps, input: LoginInput): Promise<Logi
   }
   const tenantId = choice.kind === "tenant" ? choice.membership.tenantId : undefined;
   const membership = choice.kind === "tenant" ? choice.membership : undefined;
-  const result = await inTenant(deps, tenantId, async (em): Promise<LoginOutcome | undefined> => {
+  const result = await inTenant(deps, tenantId, async (em): Promise<LoginOutcome | "sso" | undefined> => {
     if (tenantId !== undefined && !(await tenantIsActive(em, tenantId))) {
       await resetAccountFailures(em, user.id);
       await loginFailed(em, { userId: user.id, reason: LoginFailureReason.TENANT_INACTIVE }, input.client);
       return undefined;
+    }
+    if (membership && (await passwordLoginRule(em, membership, input.client)) === "sso_required") {
+      await loginFailed(em, { userId: user.id, reason: LoginFailureReason.SSO_REQUIRED }, input.client);
+      return "sso";
     }
     // with a second factor due, the password alone resets nothing: failures keep counting until it is given
     const gate = await mfaAtLogin(deps, em, user.id, membership);
@@ -182,6 +187,7 @@ export async function login(deps: IdentityDeps, input: LoginInput): Promise<Logi
     return { kind: "session", session, mustEnrollBy: gate.mustEnrollBy };
   });
   if (!result) throw new PermissionDenied("the tenant is not active");
+  if (result === "sso") throw SSO_REQUIRED();
   deps.logger.info(
     {
       user_id: user.id,

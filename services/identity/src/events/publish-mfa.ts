@@ -19,10 +19,12 @@ import type { ClientSeen } from "./publish.ts";
 export interface MfaEventFields {
   userId: string;
   factorId?: string;
-  factorType?: "totp" | "recovery_code";
+  factorType?: "totp" | "recovery_code" | "webauthn";
   failedAttempts?: number;
   recoveryCodesRemaining?: number;
   client?: ClientSeen;
+  /** Why a passkey assertion was refused (a short code, never the response). */
+  failureReason?: string;
 }
 
 /** The MFA event types (subjects `tessera.evt.<tenant>.mfa.<verb>`). */
@@ -32,7 +34,10 @@ export type MfaVerb =
   | "factor_removed"
   | "recovery_codes_regenerated"
   | "recovery_code_used"
-  | "verification_failed";
+  | "verification_failed"
+  | "passkey_registered"
+  | "passkey_renamed"
+  | "passkey_assertion_failed";
 
 type PolicyMode = "off" | "admins" | "everyone";
 
@@ -42,16 +47,22 @@ const MODES: Record<PolicyMode, MfaPolicyMode> = {
   everyone: MfaPolicyMode.EVERYONE,
 };
 
-const FACTOR_TYPES = { totp: FactorType.TOTP, recovery_code: FactorType.RECOVERY_CODE } as const;
+const FACTOR_TYPES = {
+  totp: FactorType.TOTP,
+  recovery_code: FactorType.RECOVERY_CODE,
+  webauthn: FactorType.WEBAUTHN,
+} as const;
 
-/** `mfa.<verb>`, with the user as actor (and aggregate). */
+const FAILURES: ReadonlySet<MfaVerb> = new Set(["verification_failed", "passkey_assertion_failed"]);
+
+/** `mfa.<verb>`, with the user as actor (and aggregate); without a user (an unknown passkey), the client address is the aggregate. */
 export function mfaEvent(em: TxEntityManager, verb: MfaVerb, fields: MfaEventFields) {
   const { client } = fields;
   return enqueueEvent(em, {
     type: `mfa.${verb}`,
-    aggregateId: fields.userId,
-    actor: { kind: "user", id: fields.userId },
-    outcome: verb === "verification_failed" ? "failure" : "success",
+    aggregateId: fields.userId || client?.ip || "unknown",
+    ...(fields.userId && { actor: { kind: "user" as const, id: fields.userId } }),
+    outcome: FAILURES.has(verb) ? "failure" : "success",
     ...(client && { origin: { clientIp: client.ip, userAgent: client.userAgent } }),
     schema: MfaEventSchema,
     payload: create(MfaEventSchema, {
@@ -62,6 +73,7 @@ export function mfaEvent(em: TxEntityManager, verb: MfaVerb, fields: MfaEventFie
       userAgent: client?.userAgent ?? "",
       failedAttempts: fields.failedAttempts ?? 0,
       recoveryCodesRemaining: fields.recoveryCodesRemaining ?? 0,
+      failureReason: fields.failureReason ?? "",
     }),
   });
 }

@@ -6,6 +6,8 @@ import { exchangeToken } from "../domain/exchange.ts";
 import { completeEnrollment, startEnrollment, verifyMfa } from "../domain/mfa/verify.ts";
 import { login, logout, refresh } from "../domain/sessions.ts";
 import { rotateSigningKey } from "../domain/signing.ts";
+import { finishPasskeyLogin, startPasskeyLogin } from "../domain/webauthn/passwordless.ts";
+import { verifyMfaWithPasskey } from "../domain/webauthn/second-factor.ts";
 import { sessionToProto } from "./convert.ts";
 import { challengeToProto, enrollmentToProto } from "./mfa.ts";
 
@@ -40,6 +42,14 @@ export function authHandlers(
       };
     },
     async verifyMfa(req) {
+      if (req.code.case === "webauthnAssertionJson") {
+        const session = await verifyMfaWithPasskey(deps, {
+          challengeToken: req.challengeToken,
+          assertionJson: req.code.value,
+          client: client(req.client),
+        });
+        return { tokens: sessionToProto(session) };
+      }
       const code =
         req.code.case === "totpCode"
           ? { kind: "totp" as const, value: req.code.value }
@@ -62,6 +72,24 @@ export function authHandlers(
         client: client(req.client),
       });
       return { tokens: sessionToProto(session), recoveryCodes };
+    },
+    async startPasskeyLogin(req) {
+      const { optionsJson, expiresAt } = await startPasskeyLogin(deps, client(req.client));
+      return { optionsJson, expireTime: timestampFromDate(expiresAt) };
+    },
+    async finishPasskeyLogin(req) {
+      const tenant =
+        req.tenant.case === "tenantId"
+          ? { id: req.tenant.value }
+          : req.tenant.case === "tenantSlug"
+            ? { slug: req.tenant.value }
+            : undefined;
+      const session = await finishPasskeyLogin(deps, {
+        credentialJson: req.credentialJson,
+        tenant,
+        client: client(req.client),
+      });
+      return { tokens: sessionToProto(session) };
     },
     async refresh(req) {
       return { tokens: sessionToProto(await refresh(deps, req.refreshToken, client(req.client))) };

@@ -36,7 +36,11 @@ const FROM_MODE: Partial<Record<MfaPolicyMode, DomainMode>> = {
   [MfaPolicyMode.ADMINS]: "admins",
   [MfaPolicyMode.EVERYONE]: "everyone",
 };
-const FACTOR_TYPES = { totp: FactorType.TOTP, recovery_code: FactorType.RECOVERY_CODE } as const;
+const FACTOR_TYPES = {
+  totp: FactorType.TOTP,
+  webauthn: FactorType.WEBAUTHN,
+  recovery_code: FactorType.RECOVERY_CODE,
+} as const;
 
 export function factorToProto(f: FactorRecord): Factor {
   return create(FactorSchema, {
@@ -67,6 +71,7 @@ export function challengeToProto(c: LoginChallenge): MfaChallenge {
     expireTime: ts(c.expiresAt),
     kind: c.purpose === "verify" ? MfaChallengeKind.VERIFY : MfaChallengeKind.ENROLL,
     factors: c.factors.map((f) => FACTOR_TYPES[f]),
+    webauthnOptionsJson: c.webauthnOptionsJson ?? "",
   });
 }
 

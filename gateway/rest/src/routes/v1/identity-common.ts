@@ -1,8 +1,11 @@
 import type { Client } from "@connectrpc/connect";
 import type { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import type { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
+import type { MfaService } from "@tessera/proto/tessera/identity/v1/mfa_pb";
 import { Role } from "@tessera/proto/tessera/identity/v1/resources_pb";
+import type { ScimService } from "@tessera/proto/tessera/identity/v1/scim_pb";
 import type { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
+import type { SsoService } from "@tessera/proto/tessera/identity/v1/sso_pb";
 import type { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
 import { z } from "zod";
 import { ProblemError } from "../../problems.ts";
@@ -48,6 +51,12 @@ export interface IdentityClients {
   readonly apiKeys: Client<typeof ApiKeyService>;
   readonly sessions: Client<typeof SessionService>;
   readonly users: Client<typeof UserService>;
+  /** The tenant's MFA policy (/v1/mfa-policy). */
+  readonly mfa: Client<typeof MfaService>;
+  /** The tenant's SCIM tokens and group mapping (/v1/scim). */
+  readonly scim: Client<typeof ScimService>;
+  /** The tenant's SSO connection (/v1/sso-connection). */
+  readonly sso: Client<typeof SsoService>;
 }
 
 /** The identity clients, or the 503 an edge without them answers with. */

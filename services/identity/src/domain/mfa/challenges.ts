@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { TxEntityManager } from "@tessera/platform/db";
 import { randomSecret, sha256Hex } from "../secrets.ts";
-import { query, queryOne, toDate } from "../sql.ts";
+import { pgArray, query, queryOne, toDate } from "../sql.ts";
 
 /** What a login challenge permits: answering with a factor, or enrolling the first one. */
 export type ChallengePurpose = "verify" | "enroll";
@@ -16,6 +16,8 @@ export interface ChallengeRecord {
   tenantId: string | undefined;
   purpose: ChallengePurpose;
   failedAttempts: number;
+  /** The methods of the sign-in before the second factor (`["pwd"]` or `["fed"]`). */
+  firstAmr: string[];
 }
 
 interface ChallengeRow {
@@ -24,6 +26,7 @@ interface ChallengeRow {
   tenant_id: string | null;
   purpose: ChallengePurpose;
   failed_attempts: number;
+  first_amr: string[];
 }
 
 /**
@@ -32,27 +35,43 @@ interface ChallengeRow {
  */
 export async function createChallenge(
   em: TxEntityManager,
-  input: { userId: string; tenantId: string | undefined; purpose: ChallengePurpose; ttlMs: number },
-): Promise<{ token: string; expiresAt: Date }> {
+  input: {
+    userId: string;
+    tenantId: string | undefined;
+    purpose: ChallengePurpose;
+    ttlMs: number;
+    /** How the user signed in before this second factor (`["pwd"]`, or `["fed"]` after SSO). */
+    firstAmr?: readonly string[];
+  },
+): Promise<{ id: string; token: string; expiresAt: Date }> {
+  const id = randomUUID();
   const token = `tsm_${randomSecret()}`;
   const row = await queryOne<{ expires_at: unknown }>(
     em,
-    `insert into mfa_challenges (id, token_hash, user_id, tenant_id, purpose, expires_at)
-     values (?, ?, ?, ?, ?, now() + make_interval(secs => ?)) returning expires_at`,
-    [randomUUID(), sha256Hex(token), input.userId, input.tenantId ?? null, input.purpose, input.ttlMs / 1000],
+    `insert into mfa_challenges (id, token_hash, user_id, tenant_id, purpose, first_amr, expires_at)
+     values (?, ?, ?, ?, ?, ?::text[], now() + make_interval(secs => ?)) returning expires_at`,
+    [
+      id,
+      sha256Hex(token),
+      input.userId,
+      input.tenantId ?? null,
+      input.purpose,
+      pgArray(input.firstAmr ?? ["pwd"]),
+      input.ttlMs / 1000,
+    ],
   );
   // forget long-dead challenges of this user as new ones are made (no sweeper needed)
   await query(em, "delete from mfa_challenges where user_id = ? and expires_at < now() - interval '1 day'", [
     input.userId,
   ]);
-  return { token, expiresAt: toDate(row?.expires_at) };
+  return { id, token, expiresAt: toDate(row?.expires_at) };
 }
 
 /** The challenge of a token when it is unspent and unexpired, locked; undefined otherwise. */
 export async function lockChallenge(em: TxEntityManager, token: string): Promise<ChallengeRecord | undefined> {
   const row = await queryOne<ChallengeRow>(
     em,
-    `select id, user_id, tenant_id, purpose, failed_attempts from mfa_challenges
+    `select id, user_id, tenant_id, purpose, failed_attempts, first_amr from mfa_challenges
      where token_hash = ? and used_at is null and expires_at > now() for update`,
     [sha256Hex(token)],
   );
@@ -63,6 +82,7 @@ export async function lockChallenge(em: TxEntityManager, token: string): Promise
       tenantId: row.tenant_id ?? undefined,
       purpose: row.purpose,
       failedAttempts: row.failed_attempts,
+      firstAmr: row.first_amr,
     }
   );
 }

@@ -5,11 +5,11 @@ import { query, queryOne, toDate, toDateOrUndefined } from "../sql.ts";
 import { matchTotp, newTotpSecret, TOTP_DEFAULTS, type TotpAlgorithm, type TotpParams } from "./totp.ts";
 
 /**
- * Factor kinds. Each kind keeps its secret sealed in `secret_enc` and anything public in
- * `public_data`; WebAuthn (a credential id, public key and sign counter in `public_data`) is the
- * next kind, with its own verification beside {@link useTotp}.
+ * Factor kinds. TOTP keeps its secret sealed in `secret_enc` and its parameters in `public_data`;
+ * a passkey (`webauthn`) has no secret here: its public credential and sign counter live in
+ * `webauthn_credentials` (see ../webauthn/credentials.ts), verified beside {@link useTotp}.
  */
-export type FactorKind = "totp";
+export type FactorKind = "totp" | "webauthn";
 
 /** A second factor as its owner sees it (never the secret). */
 export interface FactorRecord {

@@ -9,7 +9,8 @@ import { deleteRecoveryCodes, recoveryCodesRemaining, replaceRecoveryCodes } fro
 import { mfaApplies, requireStepUp } from "./step-up.ts";
 import { pendingTotp, type TotpEnrollment } from "./verify.ts";
 
-interface Self {
+/** The calling user, the tenant they act in and their principal. */
+export interface Self {
   user: UserRecord;
   tenantId: string | undefined;
   principal: ReturnType<typeof caller>["principal"];
@@ -21,7 +22,7 @@ interface Self {
  * land in that tenant's audit log. With `stepUp`, a caller who already has an active factor
  * must have used one recently (see requireStepUp).
  */
-async function asSelf<T>(
+export async function asSelf<T>(
   deps: IdentityDeps,
   stepUp: boolean,
   fn: (em: TxEntityManager, self: Self) => Promise<T>,

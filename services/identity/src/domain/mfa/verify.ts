@@ -48,20 +48,24 @@ export interface TotpEnrollment {
 }
 
 /** A challenge checked and locked, with its user and (for a tenant session) membership. */
-interface Challenged {
+export interface Challenged {
   challenge: ChallengeRecord;
   user: UserRecord;
   membership: MembershipRecord | undefined;
 }
 
-type Step<T> = { kind: "ok"; value: T } | { kind: "invalid" | "wrong" | "inactive" | "purpose" };
+/** What answering a challenge came to; `refused` is a wrong answer with its own error (passkeys). */
+export type Step<T> =
+  | { kind: "ok"; value: T }
+  | { kind: "invalid" | "wrong" | "inactive" | "purpose" }
+  | { kind: "refused"; error: Error };
 
 /**
  * Runs `fn` in the challenge's tenant transaction with the challenge locked, after checking it is
  * live, of `purpose`, its user enabled and not locked out, and its membership and tenant still
  * there; maps every failure to the one answer it deserves.
  */
-async function withChallenge<T>(
+export async function withChallenge<T>(
   deps: IdentityDeps,
   token: string,
   purpose: ChallengePurpose,
@@ -101,6 +105,8 @@ async function withChallenge<T>(
       return step.value;
     case "wrong":
       throw new Unauthenticated(INVALID_CODE);
+    case "refused":
+      throw step.error;
     case "inactive":
       throw new PermissionDenied("the tenant is not active");
     case "purpose":
@@ -134,17 +140,18 @@ async function countFailure(
 }
 
 /** The challenge answered: spend it, forget the failures, start the session. */
-async function finish(
+export async function finish(
   deps: IdentityDeps,
   em: TxEntityManager,
   c: Challenged,
   client: ClientSeen,
-  method: "otp" | "rcv",
+  method: "otp" | "rcv" | "hwk",
 ): Promise<Session> {
   await spendChallenge(em, c.challenge.id);
   await resetAccountFailures(em, c.user.id);
   const session = await startSession(deps, em, c.user, c.membership, randomUUID(), {
-    amr: ["pwd", method],
+    // a passkey verified the user (UV required): RFC 8176 hwk (proof of a key) + user (presence)
+    amr: [...c.challenge.firstAmr, ...(method === "hwk" ? ["hwk", "user"] : [method])],
     authTime: new Date(),
   });
   await loginSucceeded(em, c.user.id, client);
