@@ -815,8 +815,9 @@ describe("charts: policies over every rendered object", () => {
       objectsOf("tessera-platform", set)
         .filter((o) => o.kind === "Ingress")
         .map((o) => o.spec.ingressClassName);
-    expect(ingressClass("eks")).toEqual(["alb", "alb"]);
-    expect(ingressClass("aks")).toEqual(["webapprouting.kubernetes.azure.com", "webapprouting.kubernetes.azure.com"]);
+    // the two gateways' and identity's SCIM Ingress
+    expect(ingressClass("eks")).toEqual(["alb", "alb", "alb"]);
+    expect(ingressClass("aks")).toEqual(Array(3).fill("webapprouting.kubernetes.azure.com"));
   });
 
   it("points a silo tenant's services at the platform's identity (issuer, JWKS, ports) by default", () => {
@@ -1183,5 +1184,250 @@ describe("charts: tenancy's helm compute driver (tenancy.compute.driver=helm)", 
     ]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("/tenancy/compute/driver");
+  });
+});
+
+describe("charts: identity's SSO, passkeys and SCIM behind the ingress", () => {
+  const platformSets = () => rendered.filter((r) => r.chart === "tessera-platform");
+  const byName = (objects: K8sObject[], kind: string, name: string) =>
+    objects.find((o) => o.kind === kind && o.metadata.labels?.["app.kubernetes.io/name"] === name);
+  const containerOf = (objects: K8sObject[], name: string): Container => {
+    const d = byName(objects, "Deployment", name);
+    const c = d && podSpecOf(d)?.spec.containers[0];
+    if (!c) throw new Error(`no Deployment ${name}`);
+    return c;
+  };
+  const portOf = (c: Container, name: string) => c.ports?.find((p) => p.name === name)?.containerPort;
+  /** In-cluster origin of a component's Service port, as the chart writes it. */
+  const serviceOrigin = (objects: K8sObject[], name: string, port: string) => {
+    const svc = byName(objects, "Service", name);
+    const p = svc?.spec.ports.find((x: { name: string }) => x.name === port)?.port;
+    return `http://${svc?.metadata.name}.${svc?.metadata.namespace}.svc.cluster.local:${p}`;
+  };
+  type Path = { path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } };
+  const pathsOf = (ingress: K8sObject | undefined): Path[] =>
+    (ingress?.spec.rules ?? []).flatMap((r: { http: { paths: Path[] } }) => r.http.paths);
+  const ingressWith = (objects: K8sObject[], path: string) =>
+    objects.filter((o) => o.kind === "Ingress" && pathsOf(o).some((p) => p.path === path));
+
+  /** Whether a NetworkPolicy peer list admits a pod (labels) in a namespace (its name label only). */
+  const admits = (peers: unknown[] | undefined, ns: string, labels: Record<string, string>) =>
+    (peers ?? []).some((peer) => {
+      const p = peer as {
+        namespaceSelector?: { matchLabels?: Record<string, string> };
+        podSelector?: { matchLabels?: Record<string, string> };
+      };
+      const nsOk = Object.entries(p.namespaceSelector?.matchLabels ?? {}).every(
+        ([k, v]) => k === "kubernetes.io/metadata.name" && v === ns,
+      );
+      const podOk = Object.entries(p.podSelector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+      return nsOk && podOk;
+    });
+  const podLabels = (objects: K8sObject[], name: string) => {
+    const d = byName(objects, "Deployment", name);
+    return { ns: d?.metadata.namespace as string, labels: (d && podSpecOf(d)?.labels) ?? {} };
+  };
+  type Rule = { ports: Array<{ port: string | number; protocol: string }>; from?: unknown[] };
+  const ingressRules = (objects: K8sObject[], name: string): Rule[] =>
+    objects.find(
+      (o) => o.kind === "NetworkPolicy" && o.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === name,
+    )?.spec.ingress ?? [];
+
+  it("gives identity its public SSO URLs, passkey RP and TENANCY_URL, and the REST edge IDENTITY_HTTP_URL, from the gateways' hosts", () => {
+    let checked = 0;
+    for (const r of platformSets()) {
+      const identity = containerOf(r.objects, "identity");
+      const rest = containerOf(r.objects, "rest-gateway");
+      const host = (name: string) => byName(r.objects, "Ingress", name)?.spec.rules[0].host as string;
+      expect(envValue(identity, "TENANCY_URL"), r.name).toBe(serviceOrigin(r.objects, "tenancy", "grpc"));
+      expect(portOf(containerOf(r.objects, "tenancy"), "grpc")).toBe(
+        Number(new URL(serviceOrigin(r.objects, "tenancy", "grpc")).port),
+      );
+      expect(envValue(rest, "IDENTITY_HTTP_URL"), r.name).toBe(serviceOrigin(r.objects, "identity", "http"));
+      expect(Number(new URL(envValue(rest, "IDENTITY_HTTP_URL") ?? "").port)).toBe(portOf(identity, "http"));
+      expect(envValue(identity, "IDENTITY_SSO_PUBLIC_URL"), r.name).toBe(`https://${host("rest-gateway")}`);
+      expect(envValue(identity, "IDENTITY_SSO_FRONTEND_URL"), r.name).toBe(
+        `https://${host("graphql-gateway")}/sso/complete`,
+      );
+      expect(envValue(identity, "IDENTITY_WEBAUTHN_ORIGINS"), r.name).toBe(
+        `https://${host("graphql-gateway")},https://${host("rest-gateway")}`,
+      );
+      expect(envValue(identity, "IDENTITY_WEBAUTHN_RP_ID"), r.name).toBe("tessera.example.com");
+      expect(envValue(identity, "IDENTITY_WEBAUTHN_RP_NAME"), r.name).toBe("Tessera");
+      checked++;
+    }
+    expect(checked).toBe(valueSets(dir).filter((s) => s.chart === "tessera-platform").length);
+  });
+
+  it("takes explicit SSO and passkey values, falls back without Ingresses, and refuses origins outside the RP id", async () => {
+    const set = valueSets(dir).find((s) => s.chart === "tessera-platform" && s.name === "pool-default");
+    if (!set) throw new Error("no pool-default set");
+    const identityEnv = async (args: string[]) => {
+      const file = join(dirname(dir), `sso-${args.length}-${Date.now()}.yaml`);
+      writeFileSync(file, await template(dir, set, args));
+      return containerOf(((await parseYamlFiles([file]))[file] ?? []) as K8sObject[], "identity");
+    };
+    const own = await identityEnv([
+      ...["--set", "identity.sso.publicUrl=https://login.acme.io"],
+      ...["--set", "identity.sso.frontendUrl=https://app.acme.io/signed-in"],
+      ...["--set", "identity.webauthn.rpId=acme.io", "--set", "identity.webauthn.origins={https://app.acme.io}"],
+    ]);
+    expect(envValue(own, "IDENTITY_SSO_PUBLIC_URL")).toBe("https://login.acme.io");
+    expect(envValue(own, "IDENTITY_SSO_FRONTEND_URL")).toBe("https://app.acme.io/signed-in");
+    expect(envValue(own, "IDENTITY_WEBAUTHN_RP_ID")).toBe("acme.io");
+    expect(envValue(own, "IDENTITY_WEBAUTHN_ORIGINS")).toBe("https://app.acme.io");
+    const internal = await identityEnv([
+      ...["--set", "restGateway.ingress.enabled=false", "--set", "graphqlGateway.ingress.enabled=false"],
+    ]);
+    expect(envValue(internal, "IDENTITY_SSO_PUBLIC_URL")).toBe(
+      "http://tessera-rest-gateway.tessera-system.svc.cluster.local:8080",
+    );
+    expect(envValue(internal, "IDENTITY_WEBAUTHN_RP_ID")).toBe("localhost");
+    expect(envValue(internal, "IDENTITY_WEBAUTHN_ORIGINS")).toBe("http://localhost:4000");
+    const helm = (...args: string[]) =>
+      run(tools.helm, ["template", "tessera", join(dir, "tessera-platform"), "-n", "tessera-system", ...args]);
+    const outside = await helm("--set", "identity.webauthn.rpId=acme.io");
+    expect(outside.code).not.toBe(0);
+    expect(outside.stderr).toContain("identity.webauthn.origins: https://graphql.tessera.example.com is not acme.io");
+    const noShared = await helm("--set", "identity.sso.frontendUrl=https://app.acme.io/sso");
+    expect(noShared.code).not.toBe(0);
+    expect(noShared.stderr).toContain("share no domain");
+    const http = await helm("--set", "identity.webauthn.origins={http://app.acme.io}");
+    expect(http.code).not.toBe(0);
+    expect(http.stderr).toContain("/identity/webauthn/origins/0");
+  });
+
+  it("routes /sso on the REST edge's host to the edge and /scim/v2 to identity's HTTP port (one Ingress each)", () => {
+    let checked = 0;
+    for (const r of platformSets()) {
+      const restIngress = byName(r.objects, "Ingress", "rest-gateway");
+      const restSvc = byName(r.objects, "Service", "rest-gateway")?.metadata.name;
+      const sso = ingressWith(r.objects, "/sso");
+      expect(
+        sso.map((o) => o.metadata.name),
+        r.name,
+      ).toEqual([restIngress?.metadata.name]);
+      const ssoPaths = pathsOf(restIngress);
+      // the more specific path first: the ALB evaluates an Ingress's rules in order
+      expect(
+        ssoPaths.map((p) => p.path),
+        r.name,
+      ).toEqual(["/sso", "/"]);
+      for (const p of ssoPaths) expect(p.backend.service, r.name).toEqual({ name: restSvc, port: { name: "http" } });
+
+      const scim = ingressWith(r.objects, "/scim/v2");
+      expect(scim, r.name).toHaveLength(1);
+      const [ingress] = scim as [K8sObject];
+      const identitySvc = byName(r.objects, "Service", "identity");
+      expect(pathsOf(ingress), r.name).toEqual([
+        {
+          path: "/scim/v2",
+          pathType: "Prefix",
+          backend: { service: { name: identitySvc?.metadata.name, port: { name: "http" } } },
+        },
+      ]);
+      const httpPort = identitySvc?.spec.ports.find((p: { name: string }) => p.name === "http");
+      expect(httpPort?.port).toBe(portOf(containerOf(r.objects, "identity"), "http"));
+      expect(ingress.spec.rules[0].host).toBe(restIngress?.spec.rules[0].host);
+      expect(ingress.spec.tls, r.name).toEqual(restIngress?.spec.tls);
+      expect(ingress.spec.ingressClassName).toBe(restIngress?.spec.ingressClassName);
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(5);
+    expect(byName(objectsOf("tessera-platform", "all-components"), "Ingress", "identity")?.spec.tls).toEqual([
+      { hosts: ["api.tessera.example.com"], secretName: "api-tessera-tls" },
+    ]);
+    // on EKS the ALB health-checks identity on the JWKS and takes /scim/v2 before the edge's "/"
+    const eks = byName(objectsOf("tessera-platform", "eks"), "Ingress", "identity")?.metadata.annotations ?? {};
+    expect(eks["alb.ingress.kubernetes.io/healthcheck-path"]).toBe("/.well-known/jwks.json");
+    expect(eks["alb.ingress.kubernetes.io/group.order"]).toBe("-1");
+    expect(eks["alb.ingress.kubernetes.io/group.name"]).toBe("tessera");
+  });
+
+  it("admits exactly: the ingress controller to identity's HTTP port only, identity to tenancy's gRPC, the REST edge to identity's HTTP", () => {
+    let checked = 0;
+    for (const r of platformSets()) {
+      const ns = RELEASES["tessera-platform"].namespace;
+      const controllerFrom =
+        r.name === "all-components"
+          ? [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }]
+          : undefined;
+      // identity: callers on gRPC and HTTP, then the ingress controller on HTTP alone (then Prometheus on metrics)
+      const identityRules = ingressRules(r.objects, "identity").filter((x) => x.ports[0]?.port !== "metrics");
+      expect(
+        identityRules.map((x) => x.ports.map((p) => p.port)),
+        r.name,
+      ).toEqual([["grpc", "http"], ["http"]]);
+      expect(identityRules[1]?.from, r.name).toEqual(controllerFrom);
+      const rest = podLabels(r.objects, "rest-gateway");
+      expect(admits(identityRules[0]?.from, rest.ns, rest.labels), `${r.name}: edge → identity http`).toBe(true);
+      // nothing else is open to the ingress controller: every other service's rules name their callers
+      for (const svc of ["tenancy", "audit", "projects"]) {
+        for (const rule of ingressRules(r.objects, svc)) {
+          expect(rule.from?.length, `${r.name}: ${svc} admits named peers only`).toBeGreaterThan(0);
+          expect(rule.from, `${r.name}: ${svc}`).not.toEqual(controllerFrom);
+        }
+      }
+      // the gateways stay as they were: their HTTP port to the controller
+      for (const gw of ["rest-gateway", "graphql-gateway"]) {
+        const rules = ingressRules(r.objects, gw).filter((x) => x.ports[0]?.port !== "metrics");
+        expect(rules, `${r.name}: ${gw}`).toEqual([
+          { ports: [{ port: "http", protocol: "TCP" }], ...(controllerFrom && { from: controllerFrom }) },
+        ]);
+      }
+      // identity → tenancy's gRPC: the namespace's egress to Tessera services, and tenancy's ingress
+      const identity = podLabels(r.objects, "identity");
+      const tenancyPort = portOf(containerOf(r.objects, "tenancy"), "grpc");
+      const egress = r.objects.find(
+        (o) =>
+          o.kind === "NetworkPolicy" &&
+          o.metadata.name === "allow-egress-tessera-services" &&
+          o.metadata.namespace === ns,
+      );
+      const tenancyPeer = podLabels(r.objects, "tenancy");
+      expect(
+        egress?.spec.egress[0].ports.map((p: { port: number }) => p.port),
+        r.name,
+      ).toContain(tenancyPort);
+      expect(
+        egress?.spec.egress[0].ports.map((p: { port: number }) => p.port),
+        r.name,
+      ).toContain(portOf(containerOf(r.objects, "identity"), "http"));
+      expect(admits(egress?.spec.egress[0].to, tenancyPeer.ns, tenancyPeer.labels), r.name).toBe(true);
+      expect(admits(egress?.spec.egress[0].to, identity.ns, identity.labels), r.name).toBe(true);
+      const tenancyRules = ingressRules(r.objects, "tenancy").filter((x) => x.ports[0]?.port !== "metrics");
+      expect(
+        tenancyRules.map((x) => x.ports.map((p) => p.port)),
+        r.name,
+      ).toEqual([["grpc"]]);
+      expect(admits(tenancyRules[0]?.from, identity.ns, identity.labels), `${r.name}: identity → tenancy`).toBe(true);
+      checked++;
+    }
+    expect(checked).toBe(valueSets(dir).filter((s) => s.chart === "tessera-platform").length);
+  });
+
+  it("renders no SCIM Ingress or public identity port when the route is off, and tells the operator the URLs", async () => {
+    const set = valueSets(dir).find((s) => s.chart === "tessera-platform" && s.name === "pool-default");
+    if (!set) throw new Error("no pool-default set");
+    const file = join(dirname(dir), "sso-scim-off.yaml");
+    writeFileSync(file, await template(dir, set, ["--set", "identity.scim.ingress.enabled=false"]));
+    const objects = ((await parseYamlFiles([file]))[file] ?? []) as K8sObject[];
+    expect(objects.length).toBeGreaterThan(5);
+    expect(ingressWith(objects, "/scim/v2")).toEqual([]);
+    expect(ingressRules(objects, "identity").map((x) => x.ports.map((p) => p.port))).toEqual([["grpc", "http"]]);
+    const { release, namespace } = RELEASES["tessera-platform"];
+    const out = await runOk(tools.helm, [
+      "install",
+      release,
+      join(dir, "tessera-platform"),
+      "--namespace",
+      namespace,
+      "--dry-run=client",
+      ...set.files.flatMap((f) => ["--values", f]),
+    ]);
+    const notes = out.slice(out.indexOf("NOTES:"));
+    expect(notes).toContain("https://api.tessera.example.com/sso/callback");
+    expect(notes).toContain("SCIM 2.0: https://api.tessera.example.com/scim/v2");
+    expect(notes).toContain("Passkeys: RP id tessera.example.com");
   });
 });

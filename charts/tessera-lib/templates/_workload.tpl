@@ -16,6 +16,10 @@ builds the scope (see its _helpers.tpl) with, besides the label fields of _label
   plans          (optional) the plan catalogue's ConfigMap: (dict "configMap" <name> "checksum" <sha256>), see _plans.tpl
   extraVolumes   (optional) volumes mounted read-only into the container: a list of
                  (dict "name" <volume> "mountPath" <path> "source" <volume source, e.g. {configMap: {...}}>)
+  ingressPaths   (optional, gateways) further paths of its Ingress, before its own: a list of
+                 (dict "path" <prefix> "service" <Service name> "port" <port name>)
+  publicPorts    (optional, services) names of ports the ingress controller (networkPolicy.ingressController.from)
+                 may reach, e.g. a service's own Ingress
 */}}
 
 {{- define "tessera-lib.component" -}}
@@ -489,6 +493,17 @@ spec:
         {{- with .c.networkPolicy.extraFrom }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+    {{- with .publicPorts }}
+    - ports:
+        {{- range . }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+      {{- with $.networkPolicy.ingressController.from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
     {{- end }}
     {{- if .monitoring.enabled }}
     - ports:
@@ -684,6 +699,15 @@ spec:
     - host: {{ $i.host | quote }}
       http:
         paths:
+          {{- range .ingressPaths }}
+          - path: {{ .path }}
+            pathType: Prefix
+            backend:
+              service:
+                name: {{ .service }}
+                port:
+                  name: {{ .port }}
+          {{- end }}
           - path: {{ $i.path | default "/" }}
             pathType: Prefix
             backend:

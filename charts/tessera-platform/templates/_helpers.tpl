@@ -97,6 +97,98 @@ namespace's Secret, so for the others it is "" and identity's Secret holds a cop
 {{- printf "%s/.well-known/jwks.json" (include "tessera-platform.identityOrigin" .) -}}
 {{- end -}}
 
+{{/* The public https origin of a gateway's Ingress: (list $ "restGateway") -> https://api.example.com, or "" without one. */}}
+{{- define "tessera-platform.publicOrigin" -}}
+{{- $c := include "tessera-platform.values" . | fromJson -}}
+{{- if and $c.enabled $c.ingress.enabled $c.ingress.host -}}
+{{- printf "https://%s" $c.ingress.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/* IDENTITY_SSO_PUBLIC_URL: `identity.sso.publicUrl`, else the REST edge's public origin, else its in-cluster URL. */}}
+{{- define "tessera-platform.ssoPublicUrl" -}}
+{{- .Values.identity.sso.publicUrl | default (include "tessera-platform.publicOrigin" (list . "restGateway")) | default (include "tessera-platform.serviceUrl" (list . "restGateway")) | trimSuffix "/" -}}
+{{- end -}}
+
+{{/* IDENTITY_SSO_FRONTEND_URL: `identity.sso.frontendUrl`, else `/sso/complete` on the GraphQL gateway's public origin, else identity's own default. */}}
+{{- define "tessera-platform.ssoFrontendUrl" -}}
+{{- $graphql := include "tessera-platform.publicOrigin" (list . "graphqlGateway") -}}
+{{- .Values.identity.sso.frontendUrl | default (ternary (printf "%s/sso/complete" $graphql) "" (ne $graphql "")) | default "http://127.0.0.1:5173/sso/complete" -}}
+{{- end -}}
+
+{{/*
+IDENTITY_WEBAUTHN_ORIGINS (comma-separated): `identity.webauthn.origins`, else the https origins of the
+SSO frontend and of the gateways' Ingresses (the pages passkey ceremonies run in), else identity's
+local default.
+*/}}
+{{- define "tessera-platform.webauthnOrigins" -}}
+{{- $origins := .Values.identity.webauthn.origins | default list -}}
+{{- if not $origins -}}
+{{- $front := urlParse (include "tessera-platform.ssoFrontendUrl" .) -}}
+{{- if eq $front.scheme "https" }}{{ $origins = append $origins (printf "https://%s" $front.host) }}{{ end -}}
+{{- range $gateway := list "graphqlGateway" "restGateway" -}}
+{{- with include "tessera-platform.publicOrigin" (list $ $gateway) }}{{ $origins = append $origins . }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- join "," (uniq $origins | default (list "http://localhost:4000")) -}}
+{{- end -}}
+
+{{/*
+IDENTITY_WEBAUTHN_RP_ID: `identity.webauthn.rpId` (every origin must be it or under it), else the
+longest domain every origin's host is or lies under (`graphql.tessera.example.com` +
+`api.tessera.example.com` -> `tessera.example.com`); fails when they share no domain of two labels
+or more (nor are all `localhost`): identity would refuse to start.
+*/}}
+{{- define "tessera-platform.webauthnRpId" -}}
+{{- $origins := include "tessera-platform.webauthnOrigins" . -}}
+{{- if .Values.identity.webauthn.rpId -}}
+{{- $rpId := .Values.identity.webauthn.rpId -}}
+{{- range splitList "," $origins -}}
+{{- $host := (urlParse .).hostname -}}
+{{- if not (or (eq $host $rpId) (hasSuffix (printf ".%s" $rpId) $host)) -}}
+{{- fail (printf "identity.webauthn.origins: %s is not %s nor under it (browsers refuse such a ceremony); set identity.webauthn.origins" . $rpId) -}}
+{{- end -}}
+{{- end -}}
+{{- $rpId -}}
+{{- else -}}
+{{- $common := list -}}
+{{- range $i, $origin := splitList "," $origins -}}
+{{- $labels := reverse (splitList "." (urlParse $origin).hostname) -}}
+{{- if eq $i 0 -}}
+{{- $common = $labels -}}
+{{- else -}}
+{{- $shared := list -}}
+{{- range $j, $label := $labels -}}
+{{- if and (lt $j (len $common)) (eq (len $shared) $j) (eq $label (index $common $j)) }}{{ $shared = append $shared $label }}{{ end -}}
+{{- end -}}
+{{- $common = $shared -}}
+{{- end -}}
+{{- end -}}
+{{- $rpId := reverse $common | join "." -}}
+{{- if not (or (ge (len $common) 2) (eq $rpId "localhost")) -}}
+{{- fail (printf "identity.webauthn.rpId: the passkey origins (%s) share no domain; set identity.webauthn.rpId and identity.webauthn.origins" $origins) -}}
+{{- end -}}
+{{- $rpId -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Ingress that takes SCIM 2.0 (`/scim/v2`) from the internet to identity's HTTP port, as the
+`ingress` values tessera-lib.ingress reads; `{}` when there is none (off, identity off, or no host).
+*/}}
+{{- define "tessera-platform.scimIngress" -}}
+{{- $i := .Values.identity.scim.ingress -}}
+{{- $rest := include "tessera-platform.values" (list . "restGateway") | fromJson -}}
+{{- $restIngress := and $rest.enabled $rest.ingress.enabled -}}
+{{- $host := $i.host | default (ternary $rest.ingress.host "" $restIngress) -}}
+{{- if and .Values.identity.enabled $i.enabled $host -}}
+{{- $tls := $i.tls.secretName | default (ternary $rest.ingress.tls.secretName "" (and $restIngress (eq $host $rest.ingress.host))) -}}
+{{- toJson (dict "enabled" true "className" $rest.ingress.className "host" $host "path" "/scim/v2" "annotations" ($i.annotations | default dict) "tls" (dict "secretName" $tls)) -}}
+{{- else -}}
+{}
+{{- end -}}
+{{- end -}}
+
 {{/* Cost-allocation labels: the tier of what a plane serves. */}}
 {{- define "tessera-platform.tier" -}}
 {{- if eq . "application" }}pool{{ else }}shared{{ end -}}
@@ -184,6 +276,14 @@ ServiceMonitor, Ingress). templates/<component>/ call this with (dict "root" $ "
 {{- $_ := set $scope "gatewayPeers" (include "tessera-platform.gatewayPeers" $root | fromYamlArray) -}}
 {{- $_ := set $scope "servicePeers" (ternary (list) (include "tessera-platform.servicePeers" $root | fromYamlArray) (eq $plane "application")) -}}
 {{- $_ := set $scope "plans" (dict "configMap" (include "tessera-platform.plansConfigMap" $root) "checksum" (include "tessera-lib.plansFile" (list $root) | sha256sum)) -}}
+{{- if and (eq $name "restGateway") $root.Values.identity.enabled -}}
+{{- /* the browser's single sign-on goes through the edge (it forwards /sso/* to identity), also when its own path is narrower */}}
+{{- $_ := set $scope "ingressPaths" (list (dict "path" "/sso" "service" $fullname "port" "http")) -}}
+{{- end -}}
+{{- if and (eq $name "identity") (include "tessera-platform.scimIngress" $root | fromJson) -}}
+{{- /* SCIM clients are IdPs on the internet: the ingress controller reaches identity's HTTP port, and only that */}}
+{{- $_ := set $scope "publicPorts" (list "http") -}}
+{{- end -}}
 {{- if and (eq $name "tenancy") (include "tessera-platform.helmCompute" $root) -}}
 {{- /* helm and the namespace clean-up reach the API server as tenancy's service account: its token, projected into this one container only (the pod does not automount) */}}
 {{- $token := dict "serviceAccountToken" (dict "path" "token" "expirationSeconds" ($root.Values.tenancy.compute.tokenExpirationSeconds | int)) -}}

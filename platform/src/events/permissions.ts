@@ -46,6 +46,8 @@ export const NATS_ACCESS = {
       "scim_group",
     ],
     consumes: { identity_tenants: `${EVENT_SUBJECT_PREFIX}.*.tenant.*` },
+    // single sign-on's tenant directory (TENANCY_URL) evicts its cached domains and slugs on them
+    subscribes: [TENANT_EVICTIONS],
     ensuresStreams: true,
   },
   projects: { publishes: ["project", "task", "comment"], subscribes: [TENANT_EVICTIONS], ensuresStreams: true },

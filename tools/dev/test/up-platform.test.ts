@@ -41,7 +41,7 @@ describe("tessera up with the platform's services", () => {
   const home = mkdtempSync(join(tmpdir(), "tessera-up-platform-"));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-  it("brings every deployable up, seeds the demo tenant, its owner can sign in, and a silo tenant gets its own processes", async () => {
+  it("brings every deployable up, seeds the demo tenant, its owner can sign in, SSO starts through the REST edge, and a silo tenant gets its own processes", async () => {
     const env = cleanEnv({
       TESSERA_HOME: home,
       TESSERA_PG_PORT: String(await freePort()),
@@ -107,6 +107,21 @@ describe("tessera up with the platform's services", () => {
         );
         expect(resolved.tenant?.id).toBe(login.tokens?.tenantId);
         expect(resolved.tenant?.status).toBe(TenantStatus.ACTIVE);
+
+        // single sign-on through the REST edge: /sso/start is forwarded to identity, which asks tenancy
+        // (its TENANCY_URL, its own token) for the email's domain; no tenant has it, so the browser is
+        // sent to the frontend with sso_not_configured (no directory: sso_unavailable; tenancy
+        // refusing or unreachable: server_error; no forward: the edge's 404)
+        const rest = `http://127.0.0.1:${port(8080)}`;
+        expect(up.output()).toContain(`SSO: ${rest}/sso/start?email=`);
+        const unknown = await fetch(`${rest}/sso/start?email=nobody@unknown.example`, { redirect: "manual" });
+        expect(unknown.status).toBe(303);
+        expect(new URL(unknown.headers.get("location") ?? "").searchParams.get("error")).toBe("sso_not_configured");
+        const malformed = await fetch(`${rest}/sso/start?email=not-an-address`, { redirect: "manual" });
+        expect(malformed.status).toBe(400);
+        expect(malformed.headers.get("content-type")).toContain("application/problem+json");
+        // identity's tenant directory listens for tenant events within its NATS permissions
+        expect(up.output()).not.toContain("Violation");
 
         // `tenants create --tier silo`: tenancy's local compute driver starts the tenant's own projects
         const create = ["create", "--slug", "acme", "--name", "Acme", "--plan", "business", "--tier", "silo"];

@@ -214,6 +214,11 @@ export async function runUp(options: UpOptions): Promise<number> {
       );
     const scimPort = deployables.find((d) => d.name === "identity")?.env.HTTP_PORT;
     if (scimPort) console.log(`SCIM 2.0: http://127.0.0.1:${scimPort}/scim/v2 (token: ScimService/CreateScimToken).`);
+    const ssoEdge = scimPort && deployables.find((d) => d.name === "rest" && d.kind === "gateway");
+    if (ssoEdge)
+      console.log(
+        `SSO: http://127.0.0.1:${ssoEdge.port}/sso/start?email=<address> (through the REST edge; IdP callback /sso/callback there).`,
+      );
     const healthy = running.every((r) => r.status.status === "healthy") && demo !== null;
     if (!healthy) exitCode = 1;
     console.log(

@@ -92,6 +92,7 @@ export async function wirePlatform(
   const identity = deployables.find((d) => d.name === "identity");
   const identityHttp = identity?.env.HTTP_PORT ?? "50072";
   const issuer = `http://127.0.0.1:${identityHttp}`;
+  const restEdge = deployables.find((d) => d.name === "rest" && d.kind === "gateway");
   const serviceNames = deployables.filter((d) => d.kind === "service").map((d) => d.name);
   const clients = [
     ...deployables.map((d) => ({
@@ -153,8 +154,17 @@ export async function wirePlatform(
         Object.assign(env, tenancyDataPlane(deployables, infra, home), localCompute, {
           TENANCY_EXPORT_SIGNING_KEY: secrets.exportSigningKey,
         });
+      if (d.name === "audit" && phase === "main") env.AUDIT_SIGNING_KEY = secrets.auditSigningKey;
+      if (d === restEdge && identity) env.IDENTITY_HTTP_URL = `http://127.0.0.1:${identityHttp}`;
       if (d.name === "identity") {
         env.IDENTITY_KEY_ENCRYPTION_KEY = secrets.keyEncryptionKey;
+        // passkeys locally: RP id localhost, ceremonies from pages served by the gateways' ports
+        const origins = deployables.filter((g) => g.kind === "gateway").map((g) => `http://localhost:${g.port}`);
+        env.IDENTITY_WEBAUTHN_RP_ID = "localhost";
+        if (origins.length > 0) env.IDENTITY_WEBAUTHN_ORIGINS = origins.join(",");
+        // single sign-on through the public edge: the IdP sends the browser back to the REST edge's
+        // /sso/callback, which forwards it here (home-realm discovery: TENANCY_URL, above)
+        if (restEdge) env.IDENTITY_SSO_PUBLIC_URL = `http://127.0.0.1:${restEdge.port}`;
         if (phase === "seed") {
           Object.assign(env, {
             IDENTITY_SEED_SERVICE_CLIENTS: JSON.stringify(clients),
