@@ -237,8 +237,15 @@ describe("GraphQL tenant self-service: members, invitations, API keys, sessions"
   it("bad input is a ValidationError naming the field", async () => {
     const token = await admin.accessToken();
     const fieldsOf = (r: Record<string, unknown>) => (r.fieldErrors as Array<{ field: string }>).map((f) => f.field);
+    // a NUL never reaches a resolver: the gateway refuses the request body, naming the variable's path
+    const nul = await gw.gql(
+      `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { ${RESULT} } }`,
+      { input: { name: "nul\u0000name", role: "VIEWER", scopes: ["projects.read"] } },
+      token,
+    );
+    expect(codes(nul)).toEqual(["BAD_USER_INPUT"]);
+    expect(nul.body.errors?.[0]?.extensions?.path).toBe("variables.input.name");
     for (const [input, field] of [
-      [{ name: "nul\u0000name", role: "VIEWER", scopes: ["projects.read"] }, "name"],
       [{ name: "x".repeat(201), role: "VIEWER", scopes: ["projects.read"] }, "name"],
       [{ name: "k", role: "VIEWER", scopes: ["projects.read"], expiresAt: "2001-01-01T00:00:00Z" }, "expiresAt"],
       [{ name: "k", role: "VIEWER", scopes: ["Not A Scope"] }, "scopes[0]"],

@@ -1,4 +1,4 @@
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { authInterceptor, type TokenVerifier } from "../auth/index.ts";
 import { credentialGate } from "../auth/interceptor.ts";
 import type { Logger } from "../log/index.ts";
@@ -9,7 +9,7 @@ import {
   type RpcServer,
   type ShutdownHook,
 } from "../rpc-server/index.ts";
-import { telemetryServerInterceptor } from "../telemetry/index.ts";
+import { recordServerRefusal, telemetryServerInterceptor } from "../telemetry/index.ts";
 import { markBound, processTenantId, tenantBindingInterceptor } from "./tenant-binding.ts";
 
 /** What a service's `build(deps)` hands to the kit. */
@@ -59,10 +59,12 @@ export function createServiceServer(options: ServiceServerOptions): RpcServer {
       ...(tenantId === undefined ? [] : [tenantBindingInterceptor(tenantId, options.logger)]),
       ...(options.interceptors ?? []),
     ],
-    requestGate: credentialGate({
-      publicServices: [...REFLECTION_SERVICE_NAMES, ...(options.publicServices ?? [])],
-      log: options.logger,
-    }),
+    requestGate: countedGate(
+      credentialGate({
+        publicServices: [...REFLECTION_SERVICE_NAMES, ...(options.publicServices ?? [])],
+        log: options.logger,
+      }),
+    ),
     ...(options.host !== undefined && { host: options.host }),
     ...(options.port !== undefined && { port: options.port }),
     ...(options.tls && { tls: options.tls }),
@@ -72,4 +74,19 @@ export function createServiceServer(options: ServiceServerOptions): RpcServer {
   });
   if (tenantId !== undefined) markBound(server, tenantId);
   return server;
+}
+
+/** A request gate whose refusals are counted in the RED metrics like calls that reached a handler. */
+function countedGate(gate: (context: HandlerContext) => void): (context: HandlerContext) => void {
+  return (context) => {
+    const started = performance.now();
+    try {
+      gate(context);
+    } catch (err) {
+      const code = err instanceof ConnectError ? err.code : undefined;
+      if (code !== undefined)
+        recordServerRefusal(context.service.typeName, context.method.name, context.requestHeader, code, started);
+      throw err;
+    }
+  };
 }

@@ -13,4 +13,4 @@ export {
   withExtractedContext,
 } from "./propagation.ts";
 export { grpcCodeName, RPC_DURATION_BUCKETS, RpcAttr, TELEMETRY_SCOPE } from "./rpc-attributes.ts";
-export { telemetryServerInterceptor } from "./server-interceptor.ts";
+export { recordServerRefusal, telemetryServerInterceptor } from "./server-interceptor.ts";

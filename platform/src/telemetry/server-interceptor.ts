@@ -56,3 +56,22 @@ export function telemetryServerInterceptor(): Interceptor {
     });
   };
 }
+
+/**
+ * Counts a call refused before the interceptors ran (the kit's request gate: no credential) in the
+ * same RED metrics, so an endpoint's error rate includes the calls it turned away.
+ */
+export function recordServerRefusal(
+  service: string,
+  method: string,
+  header: Headers,
+  code: Code,
+  started: number,
+): void {
+  const rpc = rpcIdentity(service, method, header);
+  const attributes = { ...rpc.attributes, [RpcAttr.statusCode]: grpcCodeName(code) };
+  const instruments = serverInstruments();
+  instruments.duration.record(secondsSince(started), attributes);
+  instruments.requests.add(1, attributes);
+  instruments.errors.add(1, attributes);
+}
