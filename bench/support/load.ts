@@ -96,3 +96,19 @@ export async function runLoad(
     mainThreadCpuMicros: thread.user + thread.system,
   };
 }
+
+/**
+ * A warm-up run of `warmupMs` (not recorded), then a recorded run of `durationMs`: the run's result
+ * and its sorted latencies (ns). Errors are printed with the first one.
+ */
+export async function measureLoad(
+  name: string,
+  call: () => Promise<unknown>,
+  options: { warmupMs: number; durationMs: number; concurrency: number },
+): Promise<{ result: LoadResult; sorted: Float64Array }> {
+  await runLoad(call, options.warmupMs, options.concurrency);
+  const recorder = new LatencyRecorder();
+  const result = await runLoad(call, options.durationMs, options.concurrency, recorder);
+  if (result.errors > 0) console.error(`${name}: ${result.errors} errors, first:`, result.firstError);
+  return { result, sorted: recorder.sorted() };
+}

@@ -194,10 +194,12 @@ export interface BenchPlatformOptions {
   graphqlEnv?: Record<string, string>;
 }
 
-/** Starts everything; `restEnv` / `graphqlEnv` are added to the gateways' environments (limits for the bench). */
-export async function startBenchPlatform(options: BenchPlatformOptions = {}): Promise<BenchPlatform> {
-  const logLevel = options.logLevel ?? "info";
-  const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-slice-"));
+/**
+ * PostgreSQL and NATS for a bench (the servers of DATABASE_URL / NATS_URL when set), with its data in a
+ * fresh `tessera-bench-<label>-` temp dir the caller removes.
+ */
+export async function startBenchInfra(label: string) {
+  const dataDir = mkdtempSync(join(tmpdir(), `tessera-bench-${label}-`));
   const infra = await startInfra({
     dataDir,
     persistent: false,
@@ -205,6 +207,13 @@ export async function startBenchPlatform(options: BenchPlatformOptions = {}): Pr
     externalPgUrl: process.env.DATABASE_URL,
     externalNatsUrl: process.env.NATS_URL,
   });
+  return { dataDir, infra };
+}
+
+/** Starts everything; `restEnv` / `graphqlEnv` are added to the gateways' environments (limits for the bench). */
+export async function startBenchPlatform(options: BenchPlatformOptions = {}): Promise<BenchPlatform> {
+  const logLevel = options.logLevel ?? "info";
+  const { dataDir, infra } = await startBenchInfra("slice");
   const children: ChildProcess[] = [];
   // Whatever way this process ends, no child outlives it.
   process.once("exit", () => {

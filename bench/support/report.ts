@@ -72,10 +72,15 @@ export function formatTable(rows: readonly ScenarioStats[], base: ScenarioStats 
     base ? ratio(r.callsPerSec / base.callsPerSec) : "-",
     base ? ratio(r.p95 / base.p95) : "-",
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] ?? "").length)));
+  return textTable(header, body);
+}
+
+/** A plain-text table: the first column left-aligned, the others right-aligned, a dashed rule under the header. */
+export function textTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((cells) => (cells[i] ?? "").length)));
   const line = (cells: readonly string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 /** One line comparing two scenarios: throughput and p95 ratios, and the CPU each call adds. */

@@ -13,8 +13,10 @@ export {
 export { freshDatabase, type TestDatabase } from "./database.ts";
 export { as, eventually, failure, fieldsOf, rejection } from "./grpc.ts";
 export { type CapturedLogs, captureLogs } from "./logs.ts";
+export { type EdgeIdentityClients, operatorIdentityClients } from "./operator.ts";
 export {
   type ApiKeySeed,
+  bearer,
   type PlatformService,
   type Seeder,
   startPlatform,

@@ -89,7 +89,8 @@ export interface Seeder {
 
 const roleOf = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER, viewer: Role.VIEWER } as const;
 
-const bearer =
+/** An interceptor sending `token()` as the Bearer credential of every call. */
+export const bearer =
   (token: () => Promise<string>): Interceptor =>
   (next) =>
   async (req) => {

@@ -4,12 +4,14 @@
  * and viewers with FORBIDDEN; bad input named by field.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { Interceptor } from "@connectrpc/connect";
-import { createServiceTokenSource } from "@tessera/platform/auth";
-import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
-import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
-import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
-import { startPlatform, type TenantSeed, type TestPlatform, type UserSeed } from "@tessera/test/harness";
+import {
+  type EdgeIdentityClients,
+  operatorIdentityClients,
+  startPlatform,
+  type TenantSeed,
+  type TestPlatform,
+  type UserSeed,
+} from "@tessera/test/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codes, dataOf, type RunningGateway, startGateway } from "./support.ts";
 
@@ -23,10 +25,7 @@ describe("GraphQL tenant self-service: members, invitations, API keys, sessions"
   let tenant: TenantSeed;
   let admin: UserSeed;
   let viewer: UserSeed;
-  let edge: {
-    auth: ReturnType<typeof createServiceClient<typeof AuthService>>;
-    members: ReturnType<typeof createServiceClient<typeof MembershipService>>;
-  };
+  let edge: EdgeIdentityClients;
 
   const login = async (email: string, password: string) =>
     (await edge.auth.login({ email, password, client: CLIENT, tenant: { case: "tenantId", value: tenant.id } })).tokens;
@@ -47,26 +46,11 @@ describe("GraphQL tenant self-service: members, invitations, API keys, sessions"
     tenant = await platform.seed.tenant();
     admin = await tenant.user("admin");
     viewer = await tenant.user("viewer");
-    const operator = platform.clients.operator;
-    if (!operator) throw new Error("no operator credential");
-    const tokens = createServiceTokenSource({
-      identityUrl: platform.identity.url,
-      clientId: operator.id,
-      clientSecret: operator.secret,
-    });
-    const bearer: Interceptor = (next) => async (req) => {
-      req.header.set("authorization", `Bearer ${await tokens.getToken("identity")}`);
-      return next(req);
-    };
-    const options = { baseUrl: platform.identity.url, defaultTimeoutMs: 10_000, interceptors: [bearer] };
-    edge = {
-      auth: createServiceClient(AuthService, options),
-      members: createServiceClient(MembershipService, options),
-    };
+    edge = operatorIdentityClients(platform);
   }, 240_000);
 
   afterAll(async () => {
-    if (edge) for (const c of Object.values(edge)) closeServiceClient(c);
+    edge?.close();
     await gw?.stop();
     await platform?.stop();
   });

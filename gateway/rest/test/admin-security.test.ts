@@ -6,30 +6,22 @@
  * bad input named by field.
  */
 import { createHmac, randomUUID } from "node:crypto";
-import type { Interceptor } from "@connectrpc/connect";
-import { Kvm } from "@nats-io/kv";
-import { createServiceTokenSource } from "@tessera/platform/auth";
-import { createLogger } from "@tessera/platform/log";
 import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
-import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
 import { MfaService } from "@tessera/proto/tessera/identity/v1/mfa_pb";
 import {
+  bearer,
   type CapturedLogs,
-  captureLogs,
+  type EdgeIdentityClients,
+  operatorIdentityClients,
   registerSecret,
-  startPlatform,
   type TenantSeed,
   type TestPlatform,
   type UserSeed,
 } from "@tessera/test/harness";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseRestConfig, SERVICE } from "../src/config.ts";
-import { build } from "../src/server.ts";
-import { type Wired, wire } from "../src/wiring.ts";
-import { EDGE_CLIENT, problemOf } from "./support.ts";
+import { type Credential, injectAs, problemOf, type RequestAs, startEdge, type TestEdge } from "./support.ts";
 
-type Credential = { token: string } | { key: string };
 type ScimTokenView = { id: string; prefix: string; state: string; expires_at: string | null; secret?: string };
 
 /** RFC 6238 (SHA-1, 6 digits, 30 s), what authenticator apps compute. */
@@ -47,40 +39,16 @@ function totp(base32: string, steps = 0): string {
 
 describe("REST tenant security administration: /v1/mfa-policy and /v1/scim", () => {
   let platform: TestPlatform;
-  let wired: Wired;
+  let rest: TestEdge;
   let app: FastifyInstance;
   let logs: CapturedLogs;
-  let bucket: string;
   let tenant: TenantSeed;
   let admin: UserSeed;
   let adminKey: string;
   let scimBase: string;
-  let auth: ReturnType<typeof createServiceClient<typeof AuthService>>;
+  let edge: EdgeIdentityClients;
 
-  const bearer =
-    (token: () => Promise<string>): Interceptor =>
-    (next) =>
-    async (req) => {
-      req.header.set("authorization", `Bearer ${await token()}`);
-      return next(req);
-    };
-
-  const as = (
-    credential: Credential,
-    method: "GET" | "POST" | "PUT" | "DELETE",
-    url: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        ...("token" in credential ? { authorization: `Bearer ${credential.token}` } : { "x-api-key": credential.key }),
-        ...headers,
-      },
-      ...(body !== undefined && { payload: body as Record<string, unknown> }),
-    });
+  const as = (...args: RequestAs) => injectAs(app, ...args);
   const scim = (secret: string) =>
     fetch(`${scimBase}/Users?count=1`, {
       headers: { authorization: `Bearer ${secret}` },
@@ -99,42 +67,19 @@ describe("REST tenant security administration: /v1/mfa-policy and /v1/scim", () 
   };
 
   beforeAll(async () => {
-    platform = await startPlatform({
-      // the edge exchanges every credential for audience `projects` first, so projects runs too
-      services: ["tenancy", "projects", "audit"],
-      clients: [{ id: EDGE_CLIENT, roles: ["edge", "service"] }],
-    });
-    bucket = `rest_idem_${randomUUID().slice(0, 8)}`;
-    const env = { ...platform.gatewayEnv(EDGE_CLIENT), IDEMPOTENCY_BUCKET: bucket };
-    logs = captureLogs("rest-admin-security");
-    wired = await wire(parseRestConfig(env), createLogger({ service: SERVICE, destination: logs.stream }));
-    app = await build(wired.deps);
-    await app.ready();
+    // the edge exchanges every credential for audience `projects` first, so projects runs too
+    rest = await startEdge("rest-admin-security", {}, ["tenancy", "projects", "audit"]);
+    ({ platform, app, logs } = rest);
     tenant = await platform.seed.tenant();
     admin = await tenant.user("admin");
     adminKey = (await tenant.apiKey("admin", ["identity.scim.manage", "identity.mfa_policy.manage", "audit.read"])).key;
     scimBase = platform.jwksUrl.replace("/.well-known/jwks.json", "/scim/v2");
-    // the operator credential holds the edge role: it signs people in as an edge would
-    const operator = platform.clients.operator;
-    if (!operator) throw new Error("no operator credential");
-    const tokens = createServiceTokenSource({
-      identityUrl: platform.identity.url,
-      clientId: operator.id,
-      clientSecret: operator.secret,
-    });
-    auth = createServiceClient(AuthService, {
-      baseUrl: platform.identity.url,
-      defaultTimeoutMs: 10_000,
-      interceptors: [bearer(() => tokens.getToken("identity"))],
-    });
+    edge = operatorIdentityClients(platform);
   }, 240_000);
 
   afterAll(async () => {
-    if (auth) closeServiceClient(auth);
-    await app?.close();
-    if (wired) await (await new Kvm(wired.nats).open(bucket)).destroy().catch(() => undefined);
-    await wired?.close();
-    await platform?.stop();
+    edge?.close();
+    await rest?.close();
   });
 
   it("an owner with a second factor sets the MFA policy only after a multi-factor sign-in; it reads back and is audited", async () => {
@@ -159,13 +104,13 @@ describe("REST tenant security administration: /v1/mfa-policy and /v1/scim", () 
     expect(problemOf(refused).type).toBe("urn:tessera:problem:step-up-required");
 
     const client = { ip: "203.0.113.7", userAgent: "rest-admin-security-test" };
-    const login = await auth.login({
+    const login = await edge.auth.login({
       email: owner.email,
       password: owner.password,
       client,
       tenant: { case: "tenantId", value: own.id },
     });
-    const verified = await auth.verifyMfa({
+    const verified = await edge.auth.verifyMfa({
       challengeToken: login.mfaChallenge?.challengeToken as string,
       code: { case: "totpCode", value: totp(secret) },
       client,

@@ -4,19 +4,16 @@
  * with a user token or an API key, refused to members and viewers, with bad input named by field.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { Kvm } from "@nats-io/kv";
-import { createServiceTokenSource } from "@tessera/platform/auth";
-import { createLogger } from "@tessera/platform/log";
-import { closeServiceClient, createServiceClient } from "@tessera/platform/rpc-client";
-import { AuthService } from "@tessera/proto/tessera/identity/v1/auth_pb";
-import { MembershipService } from "@tessera/proto/tessera/identity/v1/memberships_pb";
-import { captureLogs, startPlatform, type TenantSeed, type TestPlatform, type UserSeed } from "@tessera/test/harness";
-import type { FastifyInstance, LightMyRequestResponse } from "fastify";
+import {
+  type EdgeIdentityClients,
+  operatorIdentityClients,
+  type TenantSeed,
+  type TestPlatform,
+  type UserSeed,
+} from "@tessera/test/harness";
+import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseRestConfig, SERVICE } from "../src/config.ts";
-import { build } from "../src/server.ts";
-import { type Wired, wire } from "../src/wiring.ts";
-import { ALL_SCOPES, EDGE_CLIENT, problemOf, projectKey } from "./support.ts";
+import { ALL_SCOPES, injectAs, problemOf, projectKey, type RequestAs, startEdge, type TestEdge } from "./support.ts";
 
 const CLIENT = { ip: "203.0.113.9", userAgent: "rest-self-service-test" };
 const ADMIN_SCOPES = [
@@ -30,35 +27,16 @@ const ADMIN_SCOPES = [
 
 describe("REST tenant self-service: members, invitations, API keys, sessions", () => {
   let platform: TestPlatform;
-  let wired: Wired;
+  let rest: TestEdge;
   let app: FastifyInstance;
-  let bucket: string;
   let tenant: TenantSeed;
   let admin: UserSeed;
   let viewer: UserSeed;
   let adminKey: string;
-  let edge: {
-    auth: ReturnType<typeof createServiceClient<typeof AuthService>>;
-    members: ReturnType<typeof createServiceClient<typeof MembershipService>>;
-  };
+  let edge: EdgeIdentityClients;
 
   /** A request as a user (Bearer access token) or an API key (X-Api-Key). */
-  const as = (
-    credential: { token: string } | { key: string },
-    method: "GET" | "POST" | "PATCH" | "DELETE",
-    url: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        ...("token" in credential ? { authorization: `Bearer ${credential.token}` } : { "x-api-key": credential.key }),
-        ...headers,
-      },
-      ...(body !== undefined && { payload: body as Record<string, unknown> }),
-    });
+  const as = (...args: RequestAs) => injectAs(app, ...args);
 
   const login = async (email: string, password: string) =>
     (
@@ -71,50 +49,18 @@ describe("REST tenant self-service: members, invitations, API keys, sessions", (
     ).tokens;
 
   beforeAll(async () => {
-    platform = await startPlatform({
-      services: ["tenancy", "projects", "audit"],
-      clients: [{ id: EDGE_CLIENT, roles: ["edge", "service"] }],
-    });
-    bucket = `rest_idem_${randomUUID().slice(0, 8)}`;
-    const env = { ...platform.gatewayEnv(EDGE_CLIENT), IDEMPOTENCY_BUCKET: bucket };
-    const logger = createLogger({ service: SERVICE, destination: captureLogs("rest-self-service").stream });
-    wired = await wire(parseRestConfig(env), logger);
-    app = await build(wired.deps);
-    await app.ready();
+    rest = await startEdge("rest-self-service", {}, ["tenancy", "projects", "audit"]);
+    ({ platform, app } = rest);
     tenant = await platform.seed.tenant();
     admin = await tenant.user("admin");
     viewer = await tenant.user("viewer");
     adminKey = (await tenant.apiKey("admin", ADMIN_SCOPES)).key;
-    // the operator credential holds the edge role: it accepts invitations and signs people in as an edge would
-    const operator = platform.clients.operator;
-    if (!operator) throw new Error("no operator credential");
-    const tokens = createServiceTokenSource({
-      identityUrl: platform.identity.url,
-      clientId: operator.id,
-      clientSecret: operator.secret,
-    });
-    const options = {
-      baseUrl: platform.identity.url,
-      defaultTimeoutMs: 10_000,
-      interceptors: [
-        ((next) => async (req) => {
-          req.header.set("authorization", `Bearer ${await tokens.getToken("identity")}`);
-          return next(req);
-        }) as import("@connectrpc/connect").Interceptor,
-      ],
-    };
-    edge = {
-      auth: createServiceClient(AuthService, options),
-      members: createServiceClient(MembershipService, options),
-    };
+    edge = operatorIdentityClients(platform);
   }, 240_000);
 
   afterAll(async () => {
-    if (edge) for (const c of Object.values(edge)) closeServiceClient(c);
-    await app?.close();
-    if (wired) await (await new Kvm(wired.nats).open(bucket)).destroy().catch(() => undefined);
-    await wired?.close();
-    await platform?.stop();
+    edge?.close();
+    await rest?.close();
   });
 
   it("an admin invites a viewer who accepts, then promotes them: their next request may write", async () => {

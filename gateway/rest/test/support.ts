@@ -6,6 +6,7 @@ import { ApiKeyService } from "@tessera/proto/tessera/identity/v1/api_keys_pb";
 import {
   type CapturedLogs,
   captureLogs,
+  type PlatformService,
   startPlatform,
   type TenantSeed,
   type TestPlatform,
@@ -43,9 +44,13 @@ export interface TestEdge {
 }
 
 /** Starts the platform and builds the edge (not listening: tests use `inject`); logs go to `<logName>-<pid>.ndjson`. */
-export async function startEdge(logName: string, extraEnv: Record<string, string> = {}): Promise<TestEdge> {
+export async function startEdge(
+  logName: string,
+  extraEnv: Record<string, string> = {},
+  services: PlatformService[] = ["tenancy", "projects"],
+): Promise<TestEdge> {
   const platform = await startPlatform({
-    services: ["tenancy", "projects"],
+    services,
     clients: [{ id: EDGE_CLIENT, roles: ["edge", "service"] }],
   });
   try {
@@ -76,6 +81,34 @@ export async function startEdge(logName: string, extraEnv: Record<string, string
     await platform.stop();
     throw err;
   }
+}
+
+/** A user's access token (sent as Bearer) or an API key (sent as X-Api-Key). */
+export type Credential = { token: string } | { key: string };
+
+/** A request as `injectAs` takes it after the app. */
+export type RequestAs = [
+  credential: Credential,
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
+  url: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+];
+
+/** One request through the whole edge as `credential`. */
+export function injectAs(
+  app: FastifyInstance,
+  ...[credential, method, url, body, headers = {}]: RequestAs
+): Promise<LightMyRequestResponse> {
+  return app.inject({
+    method,
+    url,
+    headers: {
+      ...("token" in credential ? { authorization: `Bearer ${credential.token}` } : { "x-api-key": credential.key }),
+      ...headers,
+    },
+    ...(body !== undefined && { payload: body as Record<string, unknown> }),
+  });
 }
 
 /** One request to the edge with an API key. */

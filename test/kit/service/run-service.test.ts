@@ -3,58 +3,42 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing";
+import type { TestIssuer } from "@tessera/platform/auth/testing";
 import { Health, HealthCheckResponse_ServingStatus } from "@tessera/proto/grpc/health/v1/health_pb";
 import { EventEnvelopeSchema } from "@tessera/proto/tessera/common/v1/event_pb";
 import { EchoRequestSchema, EchoService } from "@tessera/proto/tessera/testing/v1/echo_pb";
 import {
   type RunningService,
-  runMain,
   type ServiceDatabase,
-  serviceDatabase,
+  type ServiceTestEnv,
   startMain,
   stopMain,
 } from "@tessera/test/harness";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { KIT_SERVICE, kitServiceEnv } from "./kit-service.ts";
 
-const fixture = new URL("../../fixtures/kit-service/", import.meta.url).pathname;
 const TENANT_A = "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c";
 const TENANT_B = "0c1b2a3f-4e5d-4c6b-9a7f-8e9d0c1b2a3f";
 
 describe("runService: a service process built only from the kit", () => {
+  let env: ServiceTestEnv;
   let db: ServiceDatabase;
   let issuer: TestIssuer;
   let service: RunningService;
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    db = await serviceDatabase("kitsvc");
-    const migrate = runMain(
-      `${fixture}migrate.ts`,
-      { MIGRATION_DATABASE_URL: db.ownerUrl, DATABASE_APP_ROLE: db.roles.app },
-      "kit-service-migrate",
-    );
-    const { code } = await migrate.exited;
-    expect(code, migrate.stderr() + migrate.stdout()).toBe(0);
-    issuer = await startTestIssuer();
+    env = await kitServiceEnv("kitsvc", "kit-service");
+    ({ db, issuer } = env);
     nc = await connect({ servers: inject("natsUrl"), timeout: 5_000 });
-    service = await startMain(`${fixture}main.ts`, {
-      PORT: "0",
-      METRICS_PORT: "0",
-      AUTH_JWKS_URL: issuer.jwksUrl,
-      AUTH_ISSUER: issuer.issuer,
-      DATABASE_URL: db.appUrl,
-      OUTBOX_RELAY_DATABASE_URL: db.ownerUrl,
-      NATS_URL: inject("natsUrl"),
-    });
+    service = await startMain(`${KIT_SERVICE}main.ts`, env.vars());
   }, 60_000);
 
   afterAll(async () => {
     if (service) await stopMain(service);
     await nc?.close();
-    await issuer?.stop();
-    await db?.drop();
+    await env?.close();
   });
 
   const transport = () => createGrpcTransport({ baseUrl: service.url });

@@ -1,20 +1,12 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { startTestIssuer, type TestIssuer } from "@tessera/platform/auth/testing";
+import type { TestIssuer } from "@tessera/platform/auth/testing";
 import { Health, HealthCheckResponse_ServingStatus } from "@tessera/proto/grpc/health/v1/health_pb";
 import { EchoService } from "@tessera/proto/tessera/testing/v1/echo_pb";
-import {
-  type RunningService,
-  runMain,
-  type ServiceDatabase,
-  serviceDatabase,
-  startMain,
-  stopMain,
-} from "@tessera/test/harness";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type RunningService, runMain, type ServiceTestEnv, startMain, stopMain } from "@tessera/test/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KIT_SERVICE, kitServiceEnv } from "./kit-service.ts";
 
-const fixture = new URL("../../fixtures/kit-service/", import.meta.url).pathname;
 const TENANT_A = "5b6c7d8e-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
 const TENANT_B = "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b";
 
@@ -23,40 +15,21 @@ const TENANT_B = "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b";
  * tenant and platform calls (no tenant), and refuses every call acting for another tenant.
  */
 describe("runService with SERVICE_TENANT_ID: a process bound to one tenant", () => {
-  let db: ServiceDatabase;
+  let env: ServiceTestEnv;
   let issuer: TestIssuer;
   let service: RunningService;
 
   beforeAll(async () => {
-    db = await serviceDatabase("kitbind");
-    const migrate = runMain(
-      `${fixture}migrate.ts`,
-      { MIGRATION_DATABASE_URL: db.ownerUrl, DATABASE_APP_ROLE: db.roles.app },
-      "kit-bind-migrate",
-    );
-    const { code } = await migrate.exited;
-    expect(code, migrate.stderr() + migrate.stdout()).toBe(0);
-    issuer = await startTestIssuer();
-    service = await startMain(
-      `${fixture}main.ts`,
-      {
-        PORT: "0",
-        METRICS_PORT: "0",
-        AUTH_JWKS_URL: issuer.jwksUrl,
-        AUTH_ISSUER: issuer.issuer,
-        DATABASE_URL: db.appUrl,
-        OUTBOX_RELAY_DATABASE_URL: db.ownerUrl,
-        NATS_URL: inject("natsUrl"),
-        SERVICE_TENANT_ID: TENANT_A,
-      },
-      { logName: "kit-bind" },
-    );
+    env = await kitServiceEnv("kitbind", "kit-bind");
+    issuer = env.issuer;
+    service = await startMain(`${KIT_SERVICE}main.ts`, env.vars({ SERVICE_TENANT_ID: TENANT_A }), {
+      logName: "kit-bind",
+    });
   }, 60_000);
 
   afterAll(async () => {
     if (service) await stopMain(service);
-    await issuer?.stop();
-    await db?.drop();
+    await env?.close();
   });
 
   const echo = () => createClient(EchoService, createGrpcTransport({ baseUrl: service.url }));
@@ -86,21 +59,12 @@ describe("runService with SERVICE_TENANT_ID: a process bound to one tenant", () 
     expect(codeOf(failErr)).toBe(Code.PermissionDenied);
 
     // B's greeting was never stored: B has no row, A only its own
-    const client = new pg.Client({ connectionString: db.appUrl });
-    await client.connect();
-    try {
-      const messages = async (tenant: string) => {
-        await client.query("begin");
-        await client.query("select set_config('app.tenant_id', $1, true)", [tenant]);
-        const r = await client.query<{ message: string }>("select message from greetings");
-        await client.query("commit");
-        return r.rows.map((row) => row.message);
-      };
-      expect(await messages(TENANT_B)).toEqual([]);
-      expect(await messages(TENANT_A)).toEqual(["hello from A"]);
-    } finally {
-      await client.end();
-    }
+    const messages = async (tenant: string) =>
+      (await env.query<{ message: string }>(env.db.appUrl, "select message from greetings", [], tenant)).map(
+        (row) => row.message,
+      );
+    expect(await messages(TENANT_B)).toEqual([]);
+    expect(await messages(TENANT_A)).toEqual(["hello from A"]);
     expect(service.lines().some((l) => l.msg?.toString().startsWith("call rejected: acting for another tenant"))).toBe(
       true,
     );
@@ -120,20 +84,7 @@ describe("runService with SERVICE_TENANT_ID: a process bound to one tenant", () 
   });
 
   it("refuses to start with a SERVICE_TENANT_ID that is not a tenant id", async () => {
-    const run = runMain(
-      `${fixture}main.ts`,
-      {
-        PORT: "0",
-        METRICS_PORT: "0",
-        AUTH_JWKS_URL: issuer.jwksUrl,
-        AUTH_ISSUER: issuer.issuer,
-        DATABASE_URL: db.appUrl,
-        OUTBOX_RELAY_DATABASE_URL: db.ownerUrl,
-        NATS_URL: inject("natsUrl"),
-        SERVICE_TENANT_ID: "acme",
-      },
-      "kit-bind-bad",
-    );
+    const run = runMain(`${KIT_SERVICE}main.ts`, env.vars({ SERVICE_TENANT_ID: "acme" }), "kit-bind-bad");
     const { code } = await run.exited;
     expect(code).toBe(1);
     expect(run.stderr() + run.stdout()).toContain("SERVICE_TENANT_ID");

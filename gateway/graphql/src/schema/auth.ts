@@ -57,6 +57,20 @@ export function tokensOf(res: { tokens?: Tokens | undefined }): Tokens {
   return res.tokens;
 }
 
+/** The tenant a sign-in names, by Tenant id or slug (or none); an id that is not a Tenant's is an input error. */
+export function tenantOf(input: {
+  tenantId?: string | number | null | undefined;
+  tenantSlug?: string | null | undefined;
+}): { case: "tenantId"; value: string } | { case: "tenantSlug"; value: string } | { case: undefined } {
+  if (input.tenantId != null) {
+    const id = parseGlobalId(String(input.tenantId), "Tenant");
+    if (!id) throw new InputError("Unknown tenant.", [{ field: "tenantId", message: "not a Tenant id" }]);
+    return { case: "tenantId", value: id };
+  }
+  if (input.tenantSlug != null) return { case: "tenantSlug", value: input.tenantSlug };
+  return { case: undefined };
+}
+
 builder.mutationFields((t) => ({
   login: t.field({
     type: AuthTokensRef,
@@ -66,18 +80,10 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: LoginInput, required: true }) },
     errors: { ...resultTypes("Login", "tokens", AUTH_ERRORS), types: [...AUTH_ERRORS, MfaRequired] },
     resolve: async (_root, { input }, ctx) => {
-      let tenant: { case: "tenantId"; value: string } | { case: "tenantSlug"; value: string } | { case: undefined } = {
-        case: undefined,
-      };
-      if (input.tenantId != null) {
-        const id = parseGlobalId(String(input.tenantId), "Tenant");
-        if (!id) throw new InputError("Unknown tenant.", [{ field: "tenantId", message: "not a Tenant id" }]);
-        tenant = { case: "tenantId", value: id };
-      } else if (input.tenantSlug != null) tenant = { case: "tenantSlug", value: input.tenantSlug };
       const res = await ctx.rpc.auth.login({
         email: input.email,
         password: input.password,
-        tenant,
+        tenant: tenantOf(input),
         client: ctx.clientInfo,
       });
       if (res.mfaChallenge) throw new MfaRequired(res.mfaChallenge);

@@ -11,6 +11,7 @@ import {
   NotFoundError,
   QuotaExceededError,
   RateLimitedError,
+  StepUpRequiredError,
   UnauthenticatedError,
 } from "../errors/gateway-errors.ts";
 
@@ -134,7 +135,16 @@ export const WRITE_ERRORS = [InputError, ForbiddenError, NotFoundError, Conflict
 export const QUOTA_WRITE_ERRORS = [...WRITE_ERRORS, QuotaExceededError];
 
 /** A class of expected failures that mutations list in their result unions. */
-export type ErrorClass = (typeof QUOTA_WRITE_ERRORS)[number] | typeof UnauthenticatedError;
+export type ErrorClass = (typeof QUOTA_WRITE_ERRORS)[number] | typeof UnauthenticatedError | typeof StepUpRequiredError;
+
+/** The expected failures of changes to the viewer's own second factors (TOTP, passkeys): a step-up may be due. */
+export const FACTOR_ERRORS = [InputError, ForbiddenError, NotFoundError, ConflictError, StepUpRequiredError];
+
+/** A contract message the service must send; its absence is a fault (masked). */
+export function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`identity answered without ${what}`);
+  return value;
+}
 
 /**
  * Errors-plugin options naming the generated types `<Name>Result` (union) and `<Name>Success`

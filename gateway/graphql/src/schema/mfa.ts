@@ -8,7 +8,6 @@ import {
 import { builder } from "../builder.ts";
 import {
   ConflictError,
-  ForbiddenError,
   InputError,
   NotFoundError,
   RateLimitedError,
@@ -17,7 +16,7 @@ import {
 } from "../errors/gateway-errors.ts";
 import { parseGlobalId } from "../global-id.ts";
 import { AuthTokensRef, tokensOf } from "./auth.ts";
-import { DateTime, definedEnum, ErrorInterface, toDate } from "./common.ts";
+import { DateTime, definedEnum, ErrorInterface, FACTOR_ERRORS, required, resultTypes, toDate } from "./common.ts";
 import { FACTOR_TYPES, MfaFactorTypeEnum } from "./mfa-challenge.ts";
 import { TenantRef } from "./tenant.ts";
 import { ViewerRef } from "./viewer.ts";
@@ -101,12 +100,6 @@ const MfaPolicyRef = builder.objectRef<MfaPolicy>("MfaPolicy").implement({
   }),
 });
 
-/** A contract message the service must send; its absence is a fault (masked). */
-function required<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new Error(`identity answered without ${what}`);
-  return value;
-}
-
 builder.objectFields(ViewerRef, (t) => ({
   factors: t.field({
     type: [MfaFactorRef],
@@ -128,13 +121,6 @@ builder.objectField(TenantRef, "mfaPolicy", (t) =>
 );
 
 const CHALLENGE_ERRORS = [InputError, UnauthenticatedError, ConflictError, NotFoundError, RateLimitedError];
-const FACTOR_ERRORS = [InputError, ForbiddenError, NotFoundError, ConflictError, StepUpRequiredError];
-const results = (name: string, field: string, types: (typeof CHALLENGE_ERRORS | typeof FACTOR_ERRORS)[number][]) => ({
-  types,
-  union: { name: `${name}Result` },
-  result: { name: `${name}Success` },
-  dataField: { name: field },
-});
 
 const VerifyMfaInput = builder.inputType("VerifyMfaInput", {
   fields: (t) => ({
@@ -211,7 +197,7 @@ builder.mutationFields((t) => ({
       "Answers a login's VERIFY challenge with a TOTP code, a passkey assertion or a recovery code. Needs no credential.",
     skipTypeScopes: true,
     args: { input: t.arg({ type: VerifyMfaInput, required: true }) },
-    errors: results("VerifyMfa", "tokens", CHALLENGE_ERRORS),
+    errors: resultTypes("VerifyMfa", "tokens", CHALLENGE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const given = [
         input.totpCode != null && { case: "totpCode" as const, value: input.totpCode },
@@ -233,7 +219,7 @@ builder.mutationFields((t) => ({
     description: "During login, with an ENROLL challenge: starts enrolling an authenticator app. Needs no credential.",
     skipTypeScopes: true,
     args: { input: t.arg({ type: StartMfaEnrollmentInput, required: true }) },
-    errors: results("StartMfaEnrollment", "enrollment", CHALLENGE_ERRORS),
+    errors: resultTypes("StartMfaEnrollment", "enrollment", CHALLENGE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const res = await ctx.rpc.auth.startMfaEnrollment({
         challengeToken: input.challengeToken,
@@ -248,7 +234,7 @@ builder.mutationFields((t) => ({
       "During login: confirms the new authenticator with a code and completes the login. Needs no credential.",
     skipTypeScopes: true,
     args: { input: t.arg({ type: CompleteMfaEnrollmentInput, required: true }) },
-    errors: results("CompleteMfaEnrollment", "result", CHALLENGE_ERRORS),
+    errors: resultTypes("CompleteMfaEnrollment", "result", CHALLENGE_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const res = await ctx.rpc.auth.completeMfaEnrollment({
         challengeToken: input.challengeToken,
@@ -264,7 +250,7 @@ builder.mutationFields((t) => ({
     description:
       "Starts enrolling an authenticator app for the viewer; confirm with `confirmTotp`. Step-up once a factor is active.",
     args: { input: t.arg({ type: EnrollTotpInput, required: false }) },
-    errors: results("EnrollTotp", "enrollment", FACTOR_ERRORS),
+    errors: resultTypes("EnrollTotp", "enrollment", FACTOR_ERRORS),
     resolve: async (_root, { input }, ctx) =>
       required((await ctx.rpc.mfa.enrollTotp({ displayName: input?.displayName ?? "" })).enrollment, "an enrollment"),
   }),
@@ -272,7 +258,7 @@ builder.mutationFields((t) => ({
     type: ConfirmTotpPayload,
     description: "Activates the viewer's pending authenticator with a current code.",
     args: { input: t.arg({ type: ConfirmTotpInput, required: true }) },
-    errors: results("ConfirmTotp", "result", FACTOR_ERRORS),
+    errors: resultTypes("ConfirmTotp", "result", FACTOR_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       const res = await ctx.rpc.mfa.confirmTotp({ factorId: String(input.factorId), code: input.code });
       return { factor: required(res.factor, "a factor"), recoveryCodes: res.recoveryCodes };
@@ -283,7 +269,7 @@ builder.mutationFields((t) => ({
     description:
       "Removes one of the viewer's factors (step-up). Refused while the tenant requires MFA of the viewer and it is the last.",
     args: { factorId: t.arg.id({ required: true }) },
-    errors: results("RemoveFactor", "ok", FACTOR_ERRORS),
+    errors: resultTypes("RemoveFactor", "ok", FACTOR_ERRORS),
     resolve: async (_root, { factorId }, ctx) => {
       await ctx.rpc.mfa.removeFactor({ factorId: String(factorId) });
       return true;
@@ -292,14 +278,14 @@ builder.mutationFields((t) => ({
   regenerateRecoveryCodes: t.field({
     type: ["String"],
     description: "Replaces the viewer's recovery codes with ten new ones, shown only here (step-up).",
-    errors: results("RegenerateRecoveryCodes", "recoveryCodes", FACTOR_ERRORS),
+    errors: resultTypes("RegenerateRecoveryCodes", "recoveryCodes", FACTOR_ERRORS),
     resolve: async (_root, _args, ctx) => (await ctx.rpc.mfa.regenerateRecoveryCodes({})).recoveryCodes,
   }),
   setMfaPolicy: t.field({
     type: MfaPolicyRef,
     description: "Sets the tenant's MFA policy: owners and admins (step-up), platform admins with `tenantId`.",
     args: { input: t.arg({ type: SetMfaPolicyInput, required: true }) },
-    errors: results("SetMfaPolicy", "policy", FACTOR_ERRORS),
+    errors: resultTypes("SetMfaPolicy", "policy", FACTOR_ERRORS),
     resolve: async (_root, { input }, ctx) => {
       let tenantId = "";
       if (input.tenantId != null) {

@@ -5,14 +5,11 @@ import {
   ConflictError,
   ForbiddenError,
   InputError,
-  NotFoundError,
   RateLimitedError,
-  StepUpRequiredError,
   UnauthenticatedError,
 } from "../errors/gateway-errors.ts";
-import { parseGlobalId } from "../global-id.ts";
-import { AuthTokensRef, tokensOf } from "./auth.ts";
-import { DateTime, toDate } from "./common.ts";
+import { AuthTokensRef, tenantOf, tokensOf } from "./auth.ts";
+import { DateTime, FACTOR_ERRORS, required, resultTypes, toDate } from "./common.ts";
 import { ViewerRef } from "./viewer.ts";
 
 /**
@@ -82,24 +79,12 @@ const FinishPasskeyLoginInput = builder.inputType("FinishPasskeyLoginInput", {
   }),
 });
 
-const FACTOR_ERRORS = [InputError, ForbiddenError, NotFoundError, ConflictError, StepUpRequiredError];
 const LOGIN_ERRORS = [InputError, UnauthenticatedError, RateLimitedError, ConflictError, ForbiddenError];
-const resultTypes = (name: string, field: string, types: (typeof FACTOR_ERRORS | typeof LOGIN_ERRORS)[number][]) => ({
-  types,
-  union: { name: `${name}Result` },
-  result: { name: `${name}Success` },
-  dataField: { name: field },
-});
 
 /** An options message from identity; its absence is a fault (masked). */
 function options(res: { optionsJson: string; expireTime?: Timestamp | undefined }) {
   if (!res.optionsJson || !res.expireTime) throw new Error("identity answered without options");
   return { optionsJson: res.optionsJson, expiresAt: toDate(res.expireTime) };
-}
-
-function passkeyOf(res: { passkey?: Passkey | undefined }): Passkey {
-  if (!res.passkey) throw new Error("identity answered without a passkey");
-  return res.passkey;
 }
 
 builder.objectFields(ViewerRef, (t) => ({
@@ -128,7 +113,7 @@ builder.mutationFields((t) => ({
         credentialJson: input.credential,
         displayName: input.displayName ?? "",
       });
-      return { passkey: passkeyOf(res), recoveryCodes: res.recoveryCodes };
+      return { passkey: required(res.passkey, "a passkey"), recoveryCodes: res.recoveryCodes };
     },
   }),
   renamePasskey: t.field({
@@ -137,8 +122,10 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: RenamePasskeyInput, required: true }) },
     errors: resultTypes("RenamePasskey", "passkey", FACTOR_ERRORS),
     resolve: async (_root, { input }, ctx) =>
-      passkeyOf(
-        await ctx.rpc.passkeys.renamePasskey({ passkeyId: String(input.passkeyId), displayName: input.displayName }),
+      required(
+        (await ctx.rpc.passkeys.renamePasskey({ passkeyId: String(input.passkeyId), displayName: input.displayName }))
+          .passkey,
+        "a passkey",
       ),
   }),
   removePasskey: t.field({
@@ -168,17 +155,9 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: FinishPasskeyLoginInput, required: true }) },
     errors: resultTypes("FinishPasskeyLogin", "tokens", LOGIN_ERRORS),
     resolve: async (_root, { input }, ctx) => {
-      let tenant: { case: "tenantId"; value: string } | { case: "tenantSlug"; value: string } | { case: undefined } = {
-        case: undefined,
-      };
-      if (input.tenantId != null) {
-        const id = parseGlobalId(String(input.tenantId), "Tenant");
-        if (!id) throw new InputError("Unknown tenant.", [{ field: "tenantId", message: "not a Tenant id" }]);
-        tenant = { case: "tenantId", value: id };
-      } else if (input.tenantSlug != null) tenant = { case: "tenantSlug", value: input.tenantSlug };
       const res = await ctx.rpc.auth.finishPasskeyLogin({
         credentialJson: input.credential,
-        tenant,
+        tenant: tenantOf(input),
         client: ctx.clientInfo,
       });
       return tokensOf(res);

@@ -1,4 +1,4 @@
-import { type TxEntityManager, withTenantTransaction } from "@tessera/platform/db";
+import type { TxEntityManager } from "@tessera/platform/db";
 import {
   createGroup,
   deleteGroup,
@@ -9,10 +9,11 @@ import {
   updateGroup,
 } from "../domain/groups.ts";
 import { badRequest, ScimError } from "./errors.ts";
-import { type FilterSchema, filterToSql } from "./filter.ts";
-import { applyPatch, etagOf, excludes, paging, project, type Resource, requireIfMatch } from "./resource.ts";
+import type { FilterSchema } from "./filter.ts";
+import { handleResource, type ResourceType } from "./handler.ts";
+import { etagOf, excludes, type Resource } from "./resource.ts";
 import type { ScimRequest, ScimResponse } from "./router.ts";
-import { GROUP_SCHEMA, LIST_SCHEMA } from "./schemas.ts";
+import { GROUP_SCHEMA } from "./schemas.ts";
 
 /** What `filter=` may name on Groups (relation `r` of GROUPS_RELATION). */
 export const GROUP_FILTER: FilterSchema = {
@@ -97,66 +98,28 @@ export function parseGroup(body: unknown): GroupInput {
 async function load(em: TxEntityManager, tenantId: string, id: string, base: string, lock = false) {
   const group = await groupById(em, tenantId, id, lock);
   if (!group) throw new ScimError(404, "group not found");
-  return { group, resource: render(group, base) };
+  return { record: group, resource: render(group, base) };
 }
 
+const GROUPS: ResourceType<GroupRecord, GroupInput> = {
+  collection: "Groups",
+  noun: "Group",
+  urn: GROUP_SCHEMA,
+  filter: GROUP_FILTER,
+  known: KNOWN,
+  parse: parseGroup,
+  load,
+  async list(em, req, where, offset, limit) {
+    const withMembers = !excludes(req.params, "members");
+    const { groups, total } = await listGroups(em, req.tenantId, where, offset, limit, withMembers);
+    return { resources: groups.map((g) => render(g, req.base)), total };
+  },
+  create: createGroup,
+  update: updateGroup,
+  remove: deleteGroup,
+};
+
 /** /Groups and /Groups/{id}. */
-export async function handleGroups(req: ScimRequest): Promise<ScimResponse> {
-  const { deps, tenantId, base, id } = req;
-  const tx = <T>(fn: (em: TxEntityManager) => Promise<T>) => withTenantTransaction(deps.orm, fn);
-  if (id === undefined) {
-    if (req.method === "GET") {
-      const where = filterToSql(req.params.get("filter"), GROUP_FILTER);
-      const { offset, limit } = paging(req.params);
-      return tx(async (em) => {
-        const withMembers = !excludes(req.params, "members");
-        const { groups, total } = await listGroups(em, tenantId, where, offset, limit, withMembers);
-        const Resources = groups.map((g) => project(render(g, base), req.params, GROUP_SCHEMA));
-        return {
-          status: 200,
-          body: {
-            schemas: [LIST_SCHEMA],
-            totalResults: total,
-            startIndex: offset + 1,
-            itemsPerPage: groups.length,
-            Resources,
-          },
-        };
-      });
-    }
-    if (req.method === "POST") {
-      const input = parseGroup(req.body);
-      return tx(async (em) => {
-        const groupId = await createGroup(deps, em, tenantId, input);
-        const { resource } = await load(em, tenantId, groupId, base);
-        return { status: 201, body: resource, location: `${base}/Groups/${groupId}` };
-      });
-    }
-    throw new ScimError(405, "use GET or POST on /Groups");
-  }
-  switch (req.method) {
-    case "GET":
-      return tx(async (em) => ({
-        status: 200,
-        body: project((await load(em, tenantId, id, base)).resource, req.params, GROUP_SCHEMA),
-      }));
-    case "PUT":
-    case "PATCH":
-      return tx(async (em) => {
-        const current = await load(em, tenantId, id, base, true);
-        requireIfMatch(req.headers["if-match"], current.resource);
-        const wanted = req.method === "PUT" ? req.body : applyPatch(current.resource, req.body, KNOWN, GROUP_SCHEMA);
-        await updateGroup(deps, em, tenantId, current.group, parseGroup(wanted));
-        return { status: 200, body: (await load(em, tenantId, id, base)).resource };
-      });
-    case "DELETE":
-      return tx(async (em) => {
-        const current = await load(em, tenantId, id, base, true);
-        requireIfMatch(req.headers["if-match"], current.resource);
-        await deleteGroup(deps, em, tenantId, id);
-        return { status: 204 };
-      });
-    default:
-      throw new ScimError(405, "use GET, PUT, PATCH or DELETE on a Group");
-  }
+export function handleGroups(req: ScimRequest): Promise<ScimResponse> {
+  return handleResource(GROUPS, req);
 }

@@ -1,4 +1,4 @@
-import { type TxEntityManager, withTenantTransaction } from "@tessera/platform/db";
+import type { TxEntityManager } from "@tessera/platform/db";
 import {
   createScimUser,
   deleteScimUser,
@@ -11,10 +11,11 @@ import {
   updateScimUser,
 } from "../domain/scim-users.ts";
 import { badRequest, ScimError } from "./errors.ts";
-import { type FilterSchema, filterToSql } from "./filter.ts";
-import { applyPatch, etagOf, excludes, paging, project, type Resource, requireIfMatch } from "./resource.ts";
+import type { FilterSchema } from "./filter.ts";
+import { handleResource, type ResourceType } from "./handler.ts";
+import { etagOf, excludes, type Resource } from "./resource.ts";
 import type { ScimRequest, ScimResponse } from "./router.ts";
-import { LIST_SCHEMA, USER_SCHEMA } from "./schemas.ts";
+import { USER_SCHEMA } from "./schemas.ts";
 
 const ci = (sql: string) => ({ type: "ci" as const, sql });
 
@@ -152,79 +153,39 @@ async function load(em: TxEntityManager, tenantId: string, id: string, base: str
   const user = await scimUserById(em, tenantId, id, lock);
   if (!user) throw new ScimError(404, "user not found");
   const groups = await groupsOfUsers(em, tenantId, [id]);
-  return { user, resource: render(user, groups.get(id) ?? [], base) };
+  return { record: user, resource: render(user, groups.get(id) ?? [], base) };
 }
 
+const USERS: ResourceType<ScimUserRecord, ScimUserInput> = {
+  collection: "Users",
+  noun: "User",
+  urn: USER_SCHEMA,
+  filter: USER_FILTER,
+  known: KNOWN,
+  parse: parseUser,
+  load,
+  async list(em, req, where, offset, limit) {
+    const { users, total } = await listScimUsers(em, req.tenantId, where, offset, limit);
+    const groups = excludes(req.params, "groups")
+      ? new Map()
+      : await groupsOfUsers(
+          em,
+          req.tenantId,
+          users.map((u) => u.id),
+        );
+    return { resources: users.map((u) => render(u, groups.get(u.id) ?? [], req.base)), total };
+  },
+  create: createScimUser,
+  update: updateScimUser,
+  remove: deleteScimUser,
+  checkPatched(wanted, current) {
+    if (JSON.stringify(get(wanted, "groups") ?? null) !== JSON.stringify(current.groups ?? null)) {
+      throw badRequest("mutability", "groups is read-only: change membership through /Groups");
+    }
+  },
+};
+
 /** /Users and /Users/{id}. */
-export async function handleUsers(req: ScimRequest): Promise<ScimResponse> {
-  const { deps, tenantId, base, id } = req;
-  const tx = <T>(fn: (em: TxEntityManager) => Promise<T>) => withTenantTransaction(deps.orm, fn);
-  if (id === undefined) {
-    if (req.method === "GET") {
-      const where = filterToSql(req.params.get("filter"), USER_FILTER);
-      const { offset, limit } = paging(req.params);
-      return tx(async (em) => {
-        const { users, total } = await listScimUsers(em, tenantId, where, offset, limit);
-        const groups = excludes(req.params, "groups")
-          ? new Map()
-          : await groupsOfUsers(
-              em,
-              tenantId,
-              users.map((u) => u.id),
-            );
-        const Resources = users.map((u) => project(render(u, groups.get(u.id) ?? [], base), req.params, USER_SCHEMA));
-        return {
-          status: 200,
-          body: {
-            schemas: [LIST_SCHEMA],
-            totalResults: total,
-            startIndex: offset + 1,
-            itemsPerPage: users.length,
-            Resources,
-          },
-        };
-      });
-    }
-    if (req.method === "POST") {
-      const input = parseUser(req.body);
-      return tx(async (em) => {
-        const userId = await createScimUser(deps, em, tenantId, input);
-        const { resource } = await load(em, tenantId, userId, base);
-        return { status: 201, body: resource, location: `${base}/Users/${userId}` };
-      });
-    }
-    throw new ScimError(405, "use GET or POST on /Users");
-  }
-  switch (req.method) {
-    case "GET":
-      return tx(async (em) => ({
-        status: 200,
-        body: project((await load(em, tenantId, id, base)).resource, req.params, USER_SCHEMA),
-      }));
-    case "PUT":
-    case "PATCH":
-      return tx(async (em) => {
-        const current = await load(em, tenantId, id, base, true);
-        requireIfMatch(req.headers["if-match"], current.resource);
-        const wanted = req.method === "PUT" ? req.body : applyPatch(current.resource, req.body, KNOWN, USER_SCHEMA);
-        if (
-          req.method === "PATCH" &&
-          JSON.stringify(get(wanted as Resource, "groups") ?? null) !== JSON.stringify(current.resource.groups ?? null)
-        ) {
-          throw badRequest("mutability", "groups is read-only: change membership through /Groups");
-        }
-        const next = parseUser(wanted);
-        await updateScimUser(deps, em, tenantId, current.user, next);
-        return { status: 200, body: (await load(em, tenantId, id, base)).resource };
-      });
-    case "DELETE":
-      return tx(async (em) => {
-        const current = await load(em, tenantId, id, base, true);
-        requireIfMatch(req.headers["if-match"], current.resource);
-        await deleteScimUser(deps, em, tenantId, id);
-        return { status: 204 };
-      });
-    default:
-      throw new ScimError(405, "use GET, PUT, PATCH or DELETE on a User");
-  }
+export function handleUsers(req: ScimRequest): Promise<ScimResponse> {
+  return handleResource(USERS, req);
 }

@@ -4,19 +4,17 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requiresScope } from "../../openapi.ts";
+import { createHeaders, isoTime, problemResponses, timestamp } from "./common.ts";
 import {
-  apiRoute,
-  createHeaders,
-  isoTime,
-  listOf,
-  nextCursor,
-  pageQuery,
-  pageRequest,
-  pathId,
-  problemResponses,
-  timestamp,
-} from "./common.ts";
-import { type IdentityClients, identityClients, plainText, ROLE_NAMES, roleName, roleOf } from "./identity-common.ts";
+  type IdentityClients,
+  identityClients,
+  identityDeleteRoute,
+  identityListRoute,
+  plainText,
+  ROLE_NAMES,
+  roleName,
+  roleOf,
+} from "./identity-common.ts";
 
 /** An API key as the REST API shows it: never its secret. */
 export const ApiKeySchema = z
@@ -88,23 +86,22 @@ export function apiKeyRoutes(app: FastifyInstance, identity: IdentityClients | u
   const tags = ["api-keys"];
   const security = requiresScope("identity.api_keys.manage");
 
-  r.get(
+  identityListRoute(
+    app,
     "/v1/api-keys",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "listApiKeys",
-        security,
-        summary: "List the tenant's API keys (newest first, revoked ones included)",
-        tags,
-        querystring: z.object(pageQuery),
-        response: { 200: listOf(ApiKeySchema, "ApiKeyList"), ...problemResponses(400, 403) },
-      },
+      operationId: "listApiKeys",
+      security,
+      summary: "List the tenant's API keys (newest first, revoked ones included)",
+      tags,
+      item: ApiKeySchema,
+      listId: "ApiKeyList",
     },
-    async (req) => {
-      const res = await client().listApiKeys({ page: pageRequest(req.query) });
-      return { data: res.apiKeys.map(apiKeyView), next_cursor: nextCursor(res.page) };
+    async (page) => {
+      const res = await client().listApiKeys({ page });
+      return { items: res.apiKeys, page: res.page };
     },
+    apiKeyView,
   );
 
   r.post(
@@ -136,23 +133,20 @@ export function apiKeyRoutes(app: FastifyInstance, identity: IdentityClients | u
     },
   );
 
-  r.delete(
+  identityDeleteRoute(
+    app,
     "/v1/api-keys/:apiKeyId",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "revokeApiKey",
-        security,
-        summary: "Revoke an API key",
-        description: "Its next request fails with 401. Revoking a revoked key changes nothing.",
-        tags,
-        params: keyParams,
-        response: { 204: z.undefined().describe("Revoked"), ...problemResponses(403, 404) },
-      },
+      operationId: "revokeApiKey",
+      security,
+      summary: "Revoke an API key",
+      description: "Its next request fails with 401. Revoking a revoked key changes nothing.",
+      tags,
+      param: "apiKeyId",
+      params: keyParams,
+      done: "Revoked",
+      problems: [403, 404],
     },
-    async (req, reply) => {
-      await client().revokeApiKey({ apiKeyId: pathId(req.params.apiKeyId) });
-      return reply.code(204).send();
-    },
+    (apiKeyId) => client().revokeApiKey({ apiKeyId }),
   );
 }

@@ -7,8 +7,11 @@ import type { ScimService } from "@tessera/proto/tessera/identity/v1/scim_pb";
 import type { SessionService } from "@tessera/proto/tessera/identity/v1/sessions_pb";
 import type { SsoService } from "@tessera/proto/tessera/identity/v1/sso_pb";
 import type { UserService } from "@tessera/proto/tessera/identity/v1/users_pb";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ProblemError } from "../../problems.ts";
+import { apiRoute, listOf, nextCursor, pageQuery, pageRequest, pathId, problemResponses } from "./common.ts";
 
 /** Tenant roles as the REST API names them, most powerful first. */
 export const ROLE_NAMES = ["owner", "admin", "member", "viewer"] as const;
@@ -63,4 +66,84 @@ export interface IdentityClients {
 export function identityClients(clients: IdentityClients | undefined): IdentityClients {
   if (!clients) throw new ProblemError("unavailable", "Tenant administration is not configured on this edge.");
   return clients;
+}
+
+/** What a route over an identity RPC says of itself in the OpenAPI document. */
+export interface IdentityRouteDoc {
+  readonly operationId: string;
+  readonly security: Array<Record<string, string[]>>;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags: string[];
+}
+
+/** The OpenAPI fields of a route's schema, in the order the other routes give them. */
+function described({ operationId, security, summary, description, tags }: IdentityRouteDoc) {
+  return { operationId, security, summary, ...(description !== undefined && { description }), tags };
+}
+
+/** A page as identity's list RPCs answer it. */
+interface IdentityPage<M> {
+  readonly items: readonly M[];
+  readonly page?: { nextPageToken: string } | undefined;
+}
+
+/**
+ * GET `path` over one of identity's paged list RPCs: `?limit&cursor` in, `{ data, next_cursor }` out
+ * (400 and 403 besides), each item shown through `view`.
+ */
+export function identityListRoute<S extends z.ZodType, M>(
+  app: FastifyInstance,
+  path: string,
+  doc: IdentityRouteDoc & { readonly item: S; readonly listId: string },
+  list: (page: ReturnType<typeof pageRequest>) => Promise<IdentityPage<M>>,
+  view: (item: M) => z.infer<S>,
+): void {
+  app.withTypeProvider<ZodTypeProvider>().get(
+    path,
+    {
+      config: apiRoute,
+      schema: {
+        ...described(doc),
+        querystring: z.object(pageQuery),
+        response: { 200: listOf(doc.item, doc.listId), ...problemResponses(400, 403) },
+      },
+    },
+    async (req) => {
+      const { items, page } = await list(pageRequest(req.query));
+      return { data: items.map(view), next_cursor: nextCursor(page) };
+    },
+  );
+}
+
+/**
+ * DELETE `path` over an identity RPC that removes one thing by the id in path parameter `param`:
+ * 204 with `done` as its description, or one of `problems`.
+ */
+export function identityDeleteRoute<P extends string>(
+  app: FastifyInstance,
+  path: string,
+  doc: IdentityRouteDoc & {
+    readonly param: P;
+    readonly params: z.ZodObject<Record<P, z.ZodString>>;
+    readonly done: string;
+    readonly problems: number[];
+  },
+  remove: (id: string) => Promise<unknown>,
+): void {
+  app.withTypeProvider<ZodTypeProvider>().delete(
+    path,
+    {
+      config: apiRoute,
+      schema: {
+        ...described(doc),
+        params: doc.params,
+        response: { 204: z.undefined().describe(doc.done), ...problemResponses(...doc.problems) },
+      },
+    },
+    async (req, reply) => {
+      await remove(pathId((req.params as Record<P, string>)[doc.param]));
+      return reply.code(204).send();
+    },
+  );
 }

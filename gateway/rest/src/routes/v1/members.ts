@@ -3,20 +3,17 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requiresScope } from "../../openapi.ts";
+import { apiRoute, createHeaders, createRoute, isoTime, pathId, problemResponses, timestamp } from "./common.ts";
 import {
-  apiRoute,
-  createHeaders,
-  createRoute,
-  isoTime,
-  listOf,
-  nextCursor,
-  pageQuery,
-  pageRequest,
-  pathId,
-  problemResponses,
-  timestamp,
-} from "./common.ts";
-import { type IdentityClients, identityClients, ROLE_NAMES, roleField, roleName, roleOf } from "./identity-common.ts";
+  type IdentityClients,
+  identityClients,
+  identityDeleteRoute,
+  identityListRoute,
+  ROLE_NAMES,
+  roleField,
+  roleName,
+  roleOf,
+} from "./identity-common.ts";
 
 /** A member of the caller's tenant as the REST API shows it. */
 export const MemberSchema = z
@@ -95,23 +92,22 @@ export function memberRoutes(app: FastifyInstance, identity: IdentityClients | u
   const r = app.withTypeProvider<ZodTypeProvider>();
   const client = () => identityClients(identity).memberships;
 
-  r.get(
+  identityListRoute(
+    app,
     "/v1/members",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "listMembers",
-        security: requiresScope("identity.members.read"),
-        summary: "List the tenant's members (oldest first)",
-        tags: ["members"],
-        querystring: z.object(pageQuery),
-        response: { 200: listOf(MemberSchema, "MemberList"), ...problemResponses(400, 403) },
-      },
+      operationId: "listMembers",
+      security: requiresScope("identity.members.read"),
+      summary: "List the tenant's members (oldest first)",
+      tags: ["members"],
+      item: MemberSchema,
+      listId: "MemberList",
     },
-    async (req) => {
-      const res = await client().listMembers({ page: pageRequest(req.query) });
-      return { data: res.members.map(memberView), next_cursor: nextCursor(res.page) };
+    async (page) => {
+      const res = await client().listMembers({ page });
+      return { items: res.members, page: res.page };
     },
+    memberView,
   );
 
   r.patch(
@@ -139,43 +135,39 @@ export function memberRoutes(app: FastifyInstance, identity: IdentityClients | u
     },
   );
 
-  r.delete(
+  identityDeleteRoute(
+    app,
     "/v1/members/:userId",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "removeMember",
-        security: requiresScope("identity.members.manage"),
-        summary: "Remove a member from the tenant",
-        description: "The user stays; their sessions into this tenant end. Only owners remove owners.",
-        tags: ["members"],
-        params: memberParams,
-        response: { 204: z.undefined().describe("Removed"), ...problemResponses(403, 404, 409) },
-      },
+      operationId: "removeMember",
+      security: requiresScope("identity.members.manage"),
+      summary: "Remove a member from the tenant",
+      description: "The user stays; their sessions into this tenant end. Only owners remove owners.",
+      tags: ["members"],
+      param: "userId",
+      params: memberParams,
+      done: "Removed",
+      problems: [403, 404, 409],
     },
-    async (req, reply) => {
-      await client().removeMember({ userId: pathId(req.params.userId) });
-      return reply.code(204).send();
-    },
+    (userId) => client().removeMember({ userId }),
   );
 
-  r.get(
+  identityListRoute(
+    app,
     "/v1/invitations",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "listInvitations",
-        security: requiresScope("identity.invitations.manage"),
-        summary: "List the tenant's invitations (newest first)",
-        tags: ["invitations"],
-        querystring: z.object(pageQuery),
-        response: { 200: listOf(InvitationSchema, "InvitationList"), ...problemResponses(400, 403) },
-      },
+      operationId: "listInvitations",
+      security: requiresScope("identity.invitations.manage"),
+      summary: "List the tenant's invitations (newest first)",
+      tags: ["invitations"],
+      item: InvitationSchema,
+      listId: "InvitationList",
     },
-    async (req) => {
-      const res = await client().listInvitations({ page: pageRequest(req.query) });
-      return { data: res.invitations.map(invitationView), next_cursor: nextCursor(res.page) };
+    async (page) => {
+      const res = await client().listInvitations({ page });
+      return { items: res.invitations, page: res.page };
     },
+    invitationView,
   );
 
   r.post(
@@ -201,23 +193,20 @@ export function memberRoutes(app: FastifyInstance, identity: IdentityClients | u
     },
   );
 
-  r.delete(
+  identityDeleteRoute(
+    app,
     "/v1/invitations/:invitationId",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "revokeInvitation",
-        security: requiresScope("identity.invitations.manage"),
-        summary: "Withdraw a pending invitation",
-        description: "Accepted, expired and withdrawn invitations are left as they are.",
-        tags: ["invitations"],
-        params: invitationParams,
-        response: { 204: z.undefined().describe("Withdrawn"), ...problemResponses(403, 404) },
-      },
+      operationId: "revokeInvitation",
+      security: requiresScope("identity.invitations.manage"),
+      summary: "Withdraw a pending invitation",
+      description: "Accepted, expired and withdrawn invitations are left as they are.",
+      tags: ["invitations"],
+      param: "invitationId",
+      params: invitationParams,
+      done: "Withdrawn",
+      problems: [403, 404],
     },
-    async (req, reply) => {
-      await client().revokeInvitation({ invitationId: pathId(req.params.invitationId) });
-      return reply.code(204).send();
-    },
+    (invitationId) => client().revokeInvitation({ invitationId }),
   );
 }

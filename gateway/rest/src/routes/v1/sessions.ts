@@ -10,12 +10,11 @@ import {
   nextCursor,
   pageQuery,
   pageRequest,
-  pathId,
   problemResponses,
   timestamp,
   uuid,
 } from "./common.ts";
-import { type IdentityClients, identityClients } from "./identity-common.ts";
+import { type IdentityClients, identityClients, identityDeleteRoute } from "./identity-common.ts";
 
 /** A sign-in session as the REST API shows it: never a token. */
 export const SessionSchema = z
@@ -80,24 +79,21 @@ export function sessionRoutes(app: FastifyInstance, identity: IdentityClients | 
     },
   );
 
-  r.delete(
+  identityDeleteRoute(
+    app,
     "/v1/sessions/:sessionId",
     {
-      config: apiRoute,
-      schema: {
-        operationId: "revokeSession",
-        security,
-        summary: "End a sign-in session",
-        description:
-          "Its refresh token stops working at once (access tokens already issued end within minutes). A user may end their own; owners and admins any member's; only owners an owner's.",
-        tags,
-        params: z.object({ sessionId: z.string().describe("Session id (UUID)") }),
-        response: { 204: z.undefined().describe("Ended"), ...problemResponses(403, 404) },
-      },
+      operationId: "revokeSession",
+      security,
+      summary: "End a sign-in session",
+      description:
+        "Its refresh token stops working at once (access tokens already issued end within minutes). A user may end their own; owners and admins any member's; only owners an owner's.",
+      tags,
+      param: "sessionId",
+      params: z.object({ sessionId: z.string().describe("Session id (UUID)") }),
+      done: "Ended",
+      problems: [403, 404],
     },
-    async (req, reply) => {
-      await client().revokeSession({ sessionId: pathId(req.params.sessionId) });
-      return reply.code(204).send();
-    },
+    (sessionId) => client().revokeSession({ sessionId }),
   );
 }
