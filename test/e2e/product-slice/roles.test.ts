@@ -76,6 +76,11 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
       ["rotateScimToken", "RotateScimTokenInput", { id: someScimToken }],
       ["revokeScimToken", "RevokeScimTokenInput", { id: someScimToken }],
       ["setScimGroupMapping", "SetScimGroupMappingInput", { groupRoles: [{ group: "x", role: "ADMIN" }] }],
+      [
+        "setSsoConnection",
+        "SetSsoConnectionInput",
+        { issuer: "https://idp.example.com", clientId: "x", enabled: false },
+      ],
     ] as const) {
       expect(await mutate(who, field, input, variables), field).toMatchObject(forbidden);
     }
@@ -83,6 +88,10 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
       (await slice.gql(who, "mutation { createScimToken { __typename ... on Error { code message } } }")).text,
     );
     expect(created.data.createScimToken, "createScimToken").toMatchObject(forbidden);
+    const deleted = json(
+      (await slice.gql(who, "mutation { deleteSsoConnection { __typename ... on Error { code message } } }")).text,
+    );
+    expect(deleted.data.deleteSsoConnection, "deleteSsoConnection").toMatchObject(forbidden);
     for (const query of [
       "{ apiKeys { edges { node { id } } } }",
       "{ invitations { edges { node { id } } } }",
@@ -90,6 +99,7 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
       "{ scimTokens { id } }",
       "{ scimGroupMapping { updatedAt } }",
       "{ viewer { tenant { mfaPolicy { mode } } } }",
+      "{ viewer { tenant { ssoConnection { issuer } } } }",
     ]) {
       const res = json((await slice.gql(who, query)).text);
       expect(res.errors?.[0]?.extensions?.code, query).toBe("FORBIDDEN");
@@ -135,6 +145,9 @@ it("a viewer cannot write through GraphQL, REST or gRPC, and can read", async ()
       ["DELETE", "/v1/scim/tokens/7d4f4e5c-0c57-4f0e-9a51-2f5b0f6f2a10", undefined],
       ["GET", "/v1/scim/group-mapping", undefined],
       ["PUT", "/v1/scim/group-mapping", { group_roles: [{ group: "x", role: "admin" }] }],
+      ["GET", "/v1/sso-connection", undefined],
+      ["PUT", "/v1/sso-connection", { issuer: "https://idp.example.com", client_id: "x", enabled: false }],
+      ["DELETE", "/v1/sso-connection", undefined],
     ] as const) {
       const res = await fetch(`${slice.rest.url}${path}`, {
         method,
